@@ -1,0 +1,135 @@
+"""The Python API most callers want: open an agent, ask, resume a handoff.
+
+    from r1agent import open_agent
+    with open_agent() as agent:
+        turn = agent.ask("What is your return policy?")
+        print(turn.answer, turn.sources)
+
+It owns the lifetimes (model, Qdrant, checkpointer connections) that ``build_graph`` leaves to its
+caller, and checks thread state before a run so mistakes get a clear error instead of a silent fork.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from r1agent.context import Context
+from r1agent.deps import Deps, build_deps, open_checkpointer
+from r1agent.errors import ConflictError, NotFoundError
+from r1agent.graphs import build_graph
+from r1agent.nodes.perception import validate_text
+from r1agent.settings import Settings
+from r1agent.state import InputState, OutputState, State
+
+
+@dataclass
+class TurnResult:
+    """One turn as the CLI's ``--json`` prints it: a public contract, extend but never break."""
+
+    thread_id: str
+    answer: str
+    thinking: str = ""
+    intent: dict[str, Any] | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, Any] | None = None
+    handoff: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+    interrupted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Agent:
+    def __init__(
+        self, graph: CompiledStateGraph[State, Context, InputState, OutputState], deps: Deps
+    ) -> None:
+        self.graph = graph
+        self.deps = deps
+
+    def _config(self, thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def thread_exists(self, thread_id: str) -> bool:
+        return bool(self.graph.get_state(self._config(thread_id)).values)
+
+    def pending_ticket(self, thread_id: str) -> str | None:
+        snapshot = self.graph.get_state(self._config(thread_id))
+        if not snapshot.interrupts:
+            return None
+        handoff = snapshot.values.get("handoff") or {}
+        return str(handoff.get("ticket_id", "?"))
+
+    def ask(
+        self,
+        text: str,
+        *,
+        thread_id: str | None = None,
+        customer_id: str | None = None,
+        context: Context | None = None,
+    ) -> TurnResult:
+        text = validate_text(text, max_chars=self.deps.settings.max_turn_chars)
+        if thread_id is None:
+            thread_id = uuid.uuid4().hex
+        elif not self.thread_exists(thread_id):
+            raise NotFoundError(f"unknown thread {thread_id!r}: leave out --thread to start a new one")
+        elif (ticket := self.pending_ticket(thread_id)) is not None:
+            raise ConflictError(
+                f"thread {thread_id} is waiting for a human agent (ticket {ticket}); "
+                f"resume it with: r1agent handoff resume {ticket} --reply TEXT"
+            )
+        ctx = replace(context or Context(), customer_id=customer_id or (context.customer_id if context else None))
+        self.graph.invoke({"messages": [HumanMessage(content=text)]}, self._config(thread_id), context=ctx)
+        return self.result(thread_id)
+
+    def resume(self, ticket_id: str, reply: str, *, context: Context | None = None) -> TurnResult:
+        ticket = self.deps.tickets.get(ticket_id)
+        if ticket.status != "open" or self.pending_ticket(ticket.thread_id) != ticket_id:
+            raise ConflictError(f"ticket {ticket_id} is not waiting for a reply (status {ticket.status})")
+        ctx = replace(context or Context(), customer_id=ticket.customer_id)
+        self.graph.invoke(Command(resume=reply), self._config(ticket.thread_id), context=ctx)
+        return self.result(ticket.thread_id)
+
+    def result(self, thread_id: str) -> TurnResult:
+        snapshot = self.graph.get_state(self._config(thread_id))
+        values: dict[str, Any] = dict(snapshot.values)
+        messages = values.get("messages") or []
+        last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        intent = values.get("intent")
+        return TurnResult(
+            thread_id=thread_id,
+            answer=str(last_ai.content) if last_ai is not None else "",
+            thinking=values.get("thinking", ""),
+            intent={k: intent[k] for k in ("label", "confidence", "entities")} if intent else None,
+            sources=[{k: s[k] for k in ("source", "title", "score")} for s in values.get("sources") or []],
+            tool_calls=list(values.get("tool_calls") or []),
+            quality=dict(values["quality"]) if values.get("quality") else None,
+            handoff=dict(values["handoff"]) if values.get("handoff") else None,
+            errors=list(values.get("errors") or []),
+            usage=dict(values["usage"]) if values.get("usage") else None,
+            interrupted=bool(snapshot.interrupts),
+        )
+
+
+@contextmanager
+def open_agent(settings: Settings | None = None, *, deps: Deps | None = None) -> Iterator[Agent]:
+    settings = settings or (deps.settings if deps else Settings())
+    owned = deps is None
+    deps = deps or build_deps(settings)
+    try:
+        with open_checkpointer(settings) as checkpointer:
+            yield Agent(build_graph(deps, checkpointer=checkpointer), deps)
+    finally:
+        if owned:
+            deps.close()

@@ -1,0 +1,29 @@
+"""Per-run configuration, read by nodes through ``Runtime[Context]``.
+
+Everything here is plain data a caller may set on each run (``graph.invoke(..., context=Context(...))``
+or the LangGraph server's ``context`` field). Live objects (models, stores) are never here: they are
+:class:`r1agent.deps.Deps`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Context:
+    customer_id: str | None = None
+    """The authenticated customer; tools that read private data are scoped to it."""
+    top_k: int = 3
+    min_source_score: float = 0.2
+    """Chunks less similar than this (cosine) are not shown to the model."""
+    intent_threshold: float = 0.5
+    """Out-of-scope is only acted on (handed off) when the classifier is at least this sure."""
+    quality_threshold: float = 0.5
+    """Answers scoring below this go to a human instead of the customer."""
+    max_new_tokens: int | None = None
+    """Token budget for this run; None uses R1AGENT_MAX_NEW_TOKENS, which also caps it."""
+
+    def token_budget(self, cap: int) -> int:
+        """The run's token budget: what it asks for, never more than the settings' cap."""
+        return max(1, min(self.max_new_tokens or cap, cap))

@@ -1,0 +1,124 @@
+"""The one place where settings become live objects: models, stores, tools and the checkpointer.
+
+Nodes never import these; the graph receives a :class:`Deps` and binds what each node needs, so a
+test builds a ``Deps`` from tiny real parts (an in-memory Qdrant, a small model) or fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from r1agent.intents import IntentClassifier, load_taxonomy
+from r1agent.knowledge import KnowledgeBase, demo_kb_files
+from r1agent.models.chat import ChatBackend, load_chat_model
+from r1agent.models.embeddings import load_embeddings
+from r1agent.settings import Settings
+from r1agent.tickets import SqliteTicketStore, TicketStore
+
+log = logging.getLogger(__name__)
+DEMO_SOURCE_PREFIX = "r1agent-demo/"
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    llm: ChatBackend
+    embeddings: Embeddings
+    kb: KnowledgeBase
+    classifier: IntentClassifier
+    tickets: TicketStore
+    tools: tuple[BaseTool, ...] = field(default_factory=tuple)
+
+    def close(self) -> None:
+        self.kb.close()
+        close = getattr(self.tickets, "close", None)
+        if callable(close):
+            close()
+
+
+def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> KnowledgeBase:
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return KnowledgeBase.open(
+        embeddings,
+        collection=settings.collection,
+        path=None if settings.qdrant_url else settings.qdrant_path,
+        url=settings.qdrant_url,
+        api_key=api_key,
+    )
+
+
+def seed_demo_kb(kb: KnowledgeBase) -> None:
+    for path in demo_kb_files():
+        report = kb.add_file(path, source=DEMO_SOURCE_PREFIX + path.name)
+        log.info("seeded %s (%d chunks)", report.source, report.chunks)
+
+
+def build_deps(settings: Settings, *, load_llm: bool = True) -> Deps:
+    """Everything the graph needs. ``load_llm=False`` skips the chat model (for ``kb`` commands)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embeddings = load_embeddings(settings.embedding_model)
+    kb = open_knowledge_base(settings, embeddings)
+    if settings.seed_demo_kb and kb.count() == 0:
+        seed_demo_kb(kb)
+    classifier = IntentClassifier.fit(load_taxonomy(settings.taxonomy), embeddings, cache_dir=settings.cache_dir)
+    llm: ChatBackend = (
+        load_chat_model(
+            settings.model,
+            cache_dir=settings.cache_dir,
+            device=settings.device,
+            max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            torch_threads=settings.torch_threads,
+        )
+        if load_llm
+        else _NoModel()
+    )
+    return Deps(
+        settings=settings,
+        llm=llm,
+        embeddings=embeddings,
+        kb=kb,
+        classifier=classifier,
+        tickets=SqliteTicketStore(settings.tickets_path),
+    )
+
+
+@contextmanager
+def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
+    """Durable threads: Postgres when ``R1AGENT_POSTGRES_URL`` is set, else a SQLite file."""
+    if settings.postgres_url is not None:
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver
+        except ImportError as exc:
+            from r1agent.errors import ConfigurationError
+
+            raise ConfigurationError("R1AGENT_POSTGRES_URL needs: pip install 'r1agent[postgres]'") from exc
+        with PostgresSaver.from_conn_string(settings.postgres_url.get_secret_value()) as saver:
+            saver.setup()
+            yield saver
+        return
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(settings.checkpoint_path), check_same_thread=False)
+    try:
+        yield SqliteSaver(conn)
+    finally:
+        conn.close()
+
+
+class _NoModel:
+    """Stands in when a command needs no chat model; any use is a programming error."""
+
+    name = "none"
+
+    def __getattr__(self, item: str) -> object:
+        raise RuntimeError("this command was started without a chat model")

@@ -1,0 +1,84 @@
+"""The support graph: wiring only. Node logic lives in ``r1agent.nodes``.
+
+    perceive ─┬─ reject ───────────────────────────────────────────────► END
+              └─ detect_intent ─┬─ act ──────┐
+                                ├─ retrieve ─┼─ reason ─ score_quality ─┬─ answer ─► END
+                                ├────────────┘                         │
+                                └─ open_ticket ◄────────────────────────┘
+                                      └─ await_human (interrupt) ───────────────► END
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+
+from r1agent.context import Context
+from r1agent.deps import Deps
+from r1agent.nodes import acting, handoff, intent, perception, quality, reasoning, respond, retrieval
+from r1agent.state import InputState, OutputState, State
+
+GRAPH_NAME = "r1agent"
+
+
+def build_graph(
+    deps: Deps, *, checkpointer: Checkpointer = None, store: Any = None
+) -> CompiledStateGraph[State, Context, InputState, OutputState]:
+    settings = deps.settings
+    bind = functools.partial
+    g = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    g.add_node("perceive", bind(perception.perceive, max_chars=settings.max_turn_chars))
+    g.add_node("reject", respond.reject)
+    g.add_node("detect_intent", bind(intent.detect_intent, classifier=deps.classifier))
+    g.add_node("act", bind(acting.act, tools=deps.tools))
+    g.add_node("retrieve", bind(retrieval.retrieve, kb=deps.kb))
+    g.add_node(
+        "reason",
+        bind(
+            reasoning.reason,
+            llm=deps.llm,
+            max_history=settings.max_history_messages,
+            max_new_tokens=settings.max_new_tokens,
+        ),
+    )
+    g.add_node("score_quality", bind(quality.score_quality, max_new_tokens=settings.max_new_tokens))
+    g.add_node("answer", respond.answer)
+    g.add_node("open_ticket", bind(handoff.open_ticket, tickets=deps.tickets))
+    g.add_node("await_human", bind(handoff.await_human, tickets=deps.tickets))
+
+    g.add_edge(START, "perceive")
+    g.add_conditional_edges("perceive", perception.route_after_perceive, ["detect_intent", "reject"])
+    g.add_conditional_edges(
+        "detect_intent",
+        bind(intent.route_after_intent, tools=deps.tools),
+        ["act", "retrieve", "reason", "open_ticket"],
+    )
+    g.add_edge("act", "reason")
+    g.add_edge("retrieve", "reason")
+    g.add_edge("reason", "score_quality")
+    g.add_conditional_edges("score_quality", quality.route_after_quality, ["answer", "open_ticket"])
+    g.add_edge("open_ticket", "await_human")
+    g.add_edge("await_human", END)
+    g.add_edge("answer", END)
+    g.add_edge("reject", END)
+    return g.compile(checkpointer=checkpointer, store=store, name=GRAPH_NAME)
+
+
+@functools.cache
+def _server_deps() -> Deps:
+    from r1agent.settings import Settings
+    from r1agent.deps import build_deps
+
+    return build_deps(Settings())
+
+
+def make_graph() -> CompiledStateGraph[State, Context, InputState, OutputState]:
+    """Factory for ``langgraph.json``: the server supplies the checkpointer and store.
+
+    Models load once per server process; later calls reuse them.
+    """
+    return build_graph(_server_deps())

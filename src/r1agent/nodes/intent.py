@@ -1,0 +1,46 @@
+"""detect_intent: label, calibrated confidence and entities; then choose the turn's path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from langchain_core.tools import BaseTool
+from langgraph.runtime import Runtime
+
+from r1agent.context import Context
+from r1agent.intents import IntentClassifier, extract_entities, wants_human
+from r1agent.intents.taxonomy import OUT_OF_SCOPE
+from r1agent.state import Intent, IntentUpdate, State
+from r1agent.tools import tools_for_intent
+
+SMALL_TALK = "small_talk"
+Route = Literal["act", "retrieve", "reason", "open_ticket"]
+
+
+def detect_intent(state: State, runtime: Runtime[Context], *, classifier: IntentClassifier) -> IntentUpdate:
+    text = state.get("text", "")
+    prediction = classifier.predict(text)
+    return IntentUpdate(
+        intent=Intent(
+            label=prediction.label,
+            confidence=round(prediction.confidence, 4),
+            entities=extract_entities(text),
+            scores=prediction.scores,
+            wants_human=wants_human(text),
+        )
+    )
+
+
+def route_after_intent(state: State, runtime: Runtime[Context], *, tools: Sequence[BaseTool]) -> Route:
+    intent = state.get("intent")
+    if intent is None:
+        return "retrieve"
+    sure = intent["confidence"] >= runtime.context.intent_threshold
+    if intent["wants_human"] or (sure and intent["label"] == OUT_OF_SCOPE):
+        return "open_ticket"
+    if tools_for_intent(tools, intent["label"]):
+        return "act"
+    if sure and intent["label"] == SMALL_TALK:
+        return "reason"
+    return "retrieve"
