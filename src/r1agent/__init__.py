@@ -5,13 +5,33 @@ Architecture by folder: ``graphs/`` (wiring), ``nodes/`` (one step each), ``tool
 :func:`r1agent.graphs.build_graph`.
 """
 
-from r1agent.app import Agent, TurnResult, open_agent
-from r1agent.context import Context
-from r1agent.deps import Deps, build_deps
-from r1agent.graphs import build_graph, make_graph
-from r1agent.settings import Settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Exports resolve on first use: `r1agent --help` or a bad-input error should not wait for torch.
+_EXPORTS = {
+    "Agent": "r1agent.app",
+    "TurnResult": "r1agent.app",
+    "open_agent": "r1agent.app",
+    "Context": "r1agent.context",
+    "Deps": "r1agent.deps",
+    "build_deps": "r1agent.deps",
+    "build_graph": "r1agent.graphs",
+    "make_graph": "r1agent.graphs",
+    "Settings": "r1agent.settings",
+}
+
+if TYPE_CHECKING:
+    from r1agent.app import Agent, TurnResult, open_agent
+    from r1agent.context import Context
+    from r1agent.deps import Deps, build_deps
+    from r1agent.graphs import build_graph, make_graph
+    from r1agent.settings import Settings
+
 __all__ = [
     "Agent",
     "Context",
@@ -24,3 +44,10 @@ __all__ = [
     "make_graph",
     "open_agent",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'r1agent' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

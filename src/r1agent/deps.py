@@ -6,7 +6,6 @@ test builds a ``Deps`` from tiny real parts (an in-memory Qdrant, a small model)
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,6 @@ from r1agent.models.embeddings import load_embeddings
 from r1agent.settings import Settings
 from r1agent.tickets import SqliteTicketStore, TicketStore
 
-log = logging.getLogger(__name__)
 DEMO_SOURCE_PREFIX = "r1agent-demo/"
 
 
@@ -46,19 +44,15 @@ class Deps:
 
 def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> KnowledgeBase:
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    seed = [(p, DEMO_SOURCE_PREFIX + p.name) for p in demo_kb_files()] if settings.seed_demo_kb else []
     return KnowledgeBase.open(
         embeddings,
         collection=settings.collection,
         path=None if settings.qdrant_url else settings.qdrant_path,
         url=settings.qdrant_url,
         api_key=api_key,
+        seed=seed,
     )
-
-
-def seed_demo_kb(kb: KnowledgeBase) -> None:
-    for path in demo_kb_files():
-        report = kb.add_file(path, source=DEMO_SOURCE_PREFIX + path.name)
-        log.info("seeded %s (%d chunks)", report.source, report.chunks)
 
 
 def build_deps(settings: Settings, *, load_llm: bool = True) -> Deps:
@@ -66,8 +60,6 @@ def build_deps(settings: Settings, *, load_llm: bool = True) -> Deps:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embeddings = load_embeddings(settings.embedding_model)
     kb = open_knowledge_base(settings, embeddings)
-    if settings.seed_demo_kb and kb.count() == 0:
-        seed_demo_kb(kb)
     classifier = IntentClassifier.fit(load_taxonomy(settings.taxonomy), embeddings, cache_dir=settings.cache_dir)
     llm: ChatBackend = (
         load_chat_model(

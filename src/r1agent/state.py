@@ -90,6 +90,8 @@ class State(InputState):
     """1-based indexes into ``sources`` that the answer cites."""
     logprob: NotRequired[float | None]
     """Mean per-token log-probability of the raw completion, when the backend can tell."""
+    finished: NotRequired[bool | None]
+    """The model ended its answer itself (False: cut off at the token budget; None: unknown)."""
     usage: NotRequired[Usage]
     quality: NotRequired[Quality | None]
     handoff: NotRequired[Handoff | None]
@@ -118,6 +120,7 @@ class PerceiveUpdate(TypedDict, total=False):
     thinking: str
     cited: list[int]
     logprob: float | None
+    finished: bool | None
     usage: Usage
     quality: Quality | None
     handoff: Handoff | None
@@ -142,6 +145,7 @@ class ReasonUpdate(TypedDict):
     thinking: str
     cited: list[int]
     logprob: float | None
+    finished: bool | None
     usage: Usage
 
 

@@ -45,7 +45,7 @@ def build_graph(
             max_new_tokens=settings.max_new_tokens,
         ),
     )
-    g.add_node("score_quality", bind(quality.score_quality, max_new_tokens=settings.max_new_tokens))
+    g.add_node("score_quality", quality.score_quality)
     g.add_node("answer", respond.answer)
     g.add_node("open_ticket", bind(handoff.open_ticket, tickets=deps.tickets))
     g.add_node("await_human", bind(handoff.await_human, tickets=deps.tickets))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 from qdrant_client import QdrantClient, models
 
-from r1agent.errors import InputError, NotFoundError
+from r1agent.errors import ConfigurationError, InputError, NotFoundError
 from r1agent.state import Source
 
 SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -60,11 +61,24 @@ def chunk_document(text: str, *, markdown: bool) -> list[Chunk]:
 
 
 class KnowledgeBase:
-    def __init__(self, client: QdrantClient, embeddings: Embeddings, collection: str, *, remote: bool = False) -> None:
-        self._client = client
-        self._remote = remote
+    """Chunks in a Qdrant collection. The client is opened on first use: embedded Qdrant locks its
+    folder to one process, and commands that never search (``handoff resume``) should not take it."""
+
+    def __init__(
+        self,
+        connect: Callable[[], QdrantClient],
+        embeddings: Embeddings,
+        collection: str,
+        *,
+        remote: bool = False,
+        seed: Sequence[tuple[Path, str]] = (),
+    ) -> None:
+        self._connect = connect
+        self._conn: QdrantClient | None = None
         self._embeddings = embeddings
         self._collection = collection
+        self._remote = remote
+        self._seed = list(seed)
 
     @classmethod
     def open(
@@ -75,18 +89,39 @@ class KnowledgeBase:
         path: Path | None = None,
         url: str | None = None,
         api_key: str | None = None,
+        seed: Sequence[tuple[Path, str]] = (),
     ) -> KnowledgeBase:
-        if url:
-            client = QdrantClient(url=url, api_key=api_key)
-        elif path is not None:
+        """``seed``: (file, source) pairs ingested when the collection is first found empty."""
+
+        def connect() -> QdrantClient:
+            if url:
+                return QdrantClient(url=url, api_key=api_key)
+            if path is None:
+                return QdrantClient(location=":memory:")
             path.mkdir(parents=True, exist_ok=True)
-            client = QdrantClient(path=str(path))
-        else:
-            client = QdrantClient(location=":memory:")
-        return cls(client, embeddings, collection, remote=bool(url))
+            try:
+                return QdrantClient(path=str(path))
+            except RuntimeError as exc:  # portalocker: another process holds the folder
+                raise ConfigurationError(
+                    f"the knowledge base in {path} is in use by another r1agent process (embedded Qdrant "
+                    "serves one process); stop it, or run a Qdrant server and set R1AGENT_QDRANT_URL"
+                ) from exc
+
+        return cls(connect, embeddings, collection, remote=bool(url), seed=seed)
+
+    @property
+    def _client(self) -> QdrantClient:
+        if self._conn is None:
+            self._conn = self._connect()
+            if self._seed and self.count() == 0:
+                for file, source in self._seed:
+                    self.add_file(file, source=source)
+        return self._conn
 
     def close(self) -> None:
-        self._client.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _ensure_collection(self) -> None:
         if self._client.collection_exists(self._collection):

@@ -50,7 +50,11 @@ class ChatBackend(Protocol):
 class Measurement:
     input_tokens: int
     output_tokens: int
+    """Re-tokenised from the text: equal to the generated count up to tokenisation round-trips."""
     mean_logprob: float | None
+    finished: bool | None
+    """End-of-sequence was the model's top choice after the completion: under greedy decoding, the
+    model stopped by itself rather than at the token budget. None when unknown."""
 
 
 @dataclass
@@ -73,14 +77,25 @@ class LocalChatModel:
         completion_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
         n_in, n_out = len(prompt_ids), len(completion_ids)
         if not completion_ids:
-            return Measurement(n_in, 0, None)
+            return Measurement(n_in, 0, None, None)
         ids = torch.tensor([prompt_ids + completion_ids], device=self.model.device)
         with torch.inference_mode():
-            logits = self.model(ids).logits[0, len(prompt_ids) - 1 : -1].float()
-        logps = torch.log_softmax(logits, dim=-1)
-        picked = logps.gather(1, ids[0, len(prompt_ids) :].unsqueeze(1))
+            # Rows 0..n_out-1 predict the completion's tokens; the last row predicts what comes next.
+            logits = self.model(ids).logits[0, n_in - 1 :].float()
+        logps = torch.log_softmax(logits[:-1], dim=-1)
+        picked = logps.gather(1, ids[0, n_in:].unsqueeze(1))
         value = float(picked.mean())
-        return Measurement(n_in, n_out, value if math.isfinite(value) else None)
+        finished = int(logits[-1].argmax()) in self._stop_ids()
+        return Measurement(n_in, n_out, value if math.isfinite(value) else None, finished)
+
+    def _stop_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, list):
+                ids.update(int(i) for i in source)
+        return ids
 
 
 def default_model_folder(cache_dir: Path) -> Path:

@@ -70,7 +70,7 @@ def perceive(state: State, runtime: Runtime[Context], *, max_chars: int) -> Perc
     # Every per-turn field is reset here, so nothing from the previous turn leaks into this one.
     update = PerceiveUpdate(
         text="", attachments=[], errors=[], intent=None, sources=[], tool_calls=[], draft="",
-        thinking="", cited=[], logprob=None, quality=None, handoff=None,
+        thinking="", cited=[], logprob=None, finished=None, quality=None, handoff=None,
         usage={"input_tokens": 0, "output_tokens": 0},
     )
     message = last_human(state["messages"])

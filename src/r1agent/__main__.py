@@ -1,0 +1,3 @@
+from r1agent.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The console script as scripts use it: --json contract, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, str]:
+    # Its own data dir: the session's in-process agent holds the embedded Qdrant folder.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("R1AGENT_")}
+    env.update(
+        R1AGENT_DATA_DIR=str(tmp_path_factory.mktemp("cli-data")),
+        R1AGENT_CACHE_DIR=str(cache_dir),
+        R1AGENT_MAX_NEW_TOKENS="48",
+    )
+    return env
+
+
+def run(cli: list[str], env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.slow
+def test_ask_json_is_the_documented_contract(r1agent_cli: list[str], env: dict[str, str]) -> None:
+    done = run(r1agent_cli, env, "ask", "--json", "Where is my order #W2611340?")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)  # stdout is exactly one JSON object
+    for key in ("answer", "thinking", "intent", "sources", "tool_calls", "quality", "handoff", "thread_id"):
+        assert key in out
+    assert out["intent"]["label"] == "order_status"
+    assert out["intent"]["entities"]["order_id"] == ["#W2611340"]
+    assert {"source", "score"} <= set(out["sources"][0])
+    assert {"score", "signals"} <= set(out["quality"])
+    assert out["handoff"] is None or {"ticket_id", "reason"} <= set(out["handoff"])
+
+    listing = run(r1agent_cli, env, "kb", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert {s["source"] for s in json.loads(listing.stdout)} == {"r1agent-demo/policy.md", "r1agent-demo/products.md"}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("ask", ""), 2, "the message is empty"),
+        (("ask", "x" * 100_000), 2, "the limit is 8,000"),
+        (("handoff", "resume", "nosuchticket", "--reply", "hi"), 3, "no such ticket"),
+        (("handoff", "resume", "nosuchticket", "--reply", " "), 2, "reply text"),
+    ],
+)
+def test_bad_input_gets_a_message_and_an_exit_code(
+    r1agent_cli: list[str], env: dict[str, str], args: tuple[str, ...], code: int, message: str
+) -> None:
+    done = run(r1agent_cli, env, *args)
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr.replace("\n", " ")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_unknown_thread_is_refused(r1agent_cli: list[str], env: dict[str, str]) -> None:
+    done = run(r1agent_cli, env, "ask", "--thread", "no-such-thread", "hello")
+    assert done.returncode == 3
+    assert "unknown thread 'no-such-thread'" in done.stderr
+    assert "Traceback" not in done.stderr
