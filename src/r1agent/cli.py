@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -41,7 +41,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 @contextmanager
@@ -104,7 +104,8 @@ def chat(
     """Chat in the terminal; tokens stream as they are generated, the think trace dimmed."""
     import uuid
 
-    from langchain_core.messages import HumanMessage
+    from langchain_core.messages import BaseMessage, HumanMessage
+    from langchain_core.runnables import RunnableConfig
 
     from r1agent.app import open_agent
     from r1agent.context import Context
@@ -128,14 +129,15 @@ def chat(
                 continue
             splitter = ThinkStreamSplitter(in_think=agent.deps.llm.opens_think)
             out.print("agent> ", end="")
-            config = {"configurable": {"thread_id": thread_id}}
+            config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
             stream = agent.graph.stream(
                 {"messages": [HumanMessage(content=text)]},
-                config,  # type: ignore[arg-type]
+                config,
                 context=Context(customer_id=customer),
                 stream_mode="messages",
             )
-            for chunk, meta in stream:
+            for item in stream:
+                chunk, meta = cast("tuple[BaseMessage, dict[str, Any]]", item)
                 if meta.get("langgraph_node") != "reason" or not isinstance(chunk.content, str):
                     continue
                 for channel, piece in splitter.feed(chunk.content):

@@ -26,4 +26,5 @@ class Context:
 
     def token_budget(self, cap: int) -> int:
         """The run's token budget: what it asks for, never more than the settings' cap."""
-        return max(1, min(self.max_new_tokens or cap, cap))
+        asked = cap if self.max_new_tokens is None else self.max_new_tokens
+        return max(1, min(asked, cap))

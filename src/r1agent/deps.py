@@ -55,23 +55,19 @@ def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> Knowledge
     )
 
 
-def build_deps(settings: Settings, *, load_llm: bool = True) -> Deps:
-    """Everything the graph needs. ``load_llm=False`` skips the chat model (for ``kb`` commands)."""
+def build_deps(settings: Settings) -> Deps:
+    """Everything the graph needs, from settings alone."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embeddings = load_embeddings(settings.embedding_model)
     kb = open_knowledge_base(settings, embeddings)
     classifier = IntentClassifier.fit(load_taxonomy(settings.taxonomy), embeddings, cache_dir=settings.cache_dir)
-    llm: ChatBackend = (
-        load_chat_model(
-            settings.model,
-            cache_dir=settings.cache_dir,
-            device=settings.device,
-            max_new_tokens=settings.max_new_tokens,
-            repetition_penalty=settings.repetition_penalty,
-            torch_threads=settings.torch_threads,
-        )
-        if load_llm
-        else _NoModel()
+    llm = load_chat_model(
+        settings.model,
+        cache_dir=settings.cache_dir,
+        device=settings.device,
+        max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=settings.repetition_penalty,
+        torch_threads=settings.torch_threads,
     )
     return Deps(
         settings=settings,
@@ -105,12 +101,3 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         yield SqliteSaver(conn)
     finally:
         conn.close()
-
-
-class _NoModel:
-    """Stands in when a command needs no chat model; any use is a programming error."""
-
-    name = "none"
-
-    def __getattr__(self, item: str) -> object:
-        raise RuntimeError("this command was started without a chat model")

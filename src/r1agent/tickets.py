@@ -6,7 +6,6 @@ a node on resume) opens the same ticket instead of a second one.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -74,13 +73,15 @@ class SqliteTicketStore:
     def close(self) -> None:
         self._conn.close()
 
+    _INSERT = (
+        "INSERT OR IGNORE INTO tickets (id, thread_id, customer_id, reason, summary, draft, intent, confidence,"
+        " status, created_at, reply, resolved_at) VALUES (:id, :thread_id, :customer_id, :reason, :summary,"
+        " :draft, :intent, :confidence, :status, :created_at, :reply, :resolved_at)"
+    )
+
     def open(self, ticket: Ticket) -> Ticket:
-        row = ticket.to_dict()
         with self._lock:
-            self._conn.execute(
-                f"INSERT OR IGNORE INTO tickets ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
+            self._conn.execute(self._INSERT, ticket.to_dict())
         return self.get(ticket.id)
 
     def get(self, ticket_id: str) -> Ticket:
@@ -125,7 +126,3 @@ def summarize(messages: list[tuple[str, str]], *, limit: int = 6, width: int = 3
         flat = " ".join(text.split())
         lines.append(f"{role}: {flat[:width]}{'…' if len(flat) > width else ''}")
     return "\n".join(lines)
-
-
-def dumps(ticket: Ticket) -> str:
-    return json.dumps(ticket.to_dict(), ensure_ascii=False)

@@ -65,7 +65,11 @@ def test_out_of_scope_is_handed_off_and_resumed_from_another_process(
     reply = "We can't forecast weather, but our Paris store is open until 8pm."
     done = subprocess.run(
         [*r1agent_cli, "handoff", "resume", ticket_id, "--reply", reply, "--json"],
-        env=cli_env, capture_output=True, text=True, timeout=300, check=False,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["answer"] == reply

@@ -95,12 +95,14 @@ def _previous_turn(messages: list[Any]) -> State:
 
 
 def test_perceive_resets_per_turn_fields() -> None:
-    state = _previous_turn([HumanMessage(content="old question"), AIMessage(content="old"), HumanMessage(content="  new? ")])
+    state = _previous_turn(
+        [HumanMessage(content="old question"), AIMessage(content="old"), HumanMessage(content="  new? ")]
+    )
     update = perceive(state, RUNTIME, max_chars=100)
     assert update["text"] == "new?"
     assert update["attachments"] == []
     assert update["errors"] == []
-    for key, empty in [
+    expected: list[tuple[str, Any]] = [
         ("intent", None),
         ("sources", []),
         ("tool_calls", []),
@@ -112,7 +114,8 @@ def test_perceive_resets_per_turn_fields() -> None:
         ("quality", None),
         ("handoff", None),
         ("usage", {"input_tokens": 0, "output_tokens": 0}),
-    ]:
+    ]
+    for key, empty in expected:
         assert update[key] == empty, key  # type: ignore[literal-required]
     assert "messages" not in update
 
@@ -133,7 +136,7 @@ def test_perceive_reports_unsupported_attachments_and_keeps_text() -> None:
     assert "scratch.png" in error["message"]
     assert "image/png" in error["message"]
     assert "not supported" in error["message"]
-    assert route_after_perceive({**State(messages=[message]), **update}) == "detect_intent"  # type: ignore[typeddict-item]
+    assert route_after_perceive({**State(messages=[message]), **update}) == "detect_intent"
 
 
 def test_attachment_only_turn_is_rejected() -> None:
@@ -144,7 +147,7 @@ def test_attachment_only_turn_is_rejected() -> None:
     # Only the attachment is reported; an "empty message" error would add nothing.
     assert len(update["errors"]) == 1
     assert "audio" in update["errors"][0]["message"]
-    assert route_after_perceive({**state, **update}) == "reject"  # type: ignore[typeddict-item]
+    assert route_after_perceive({**state, **update}) == "reject"
 
 
 def test_empty_and_over_long_turns_are_rejected() -> None:
@@ -155,7 +158,7 @@ def test_empty_and_over_long_turns_are_rejected() -> None:
     long = perceive(State(messages=[HumanMessage(content="y" * 101)]), RUNTIME, max_chars=100)
     assert long["text"] == ""
     assert "100" in long["errors"][0]["message"]
-    assert route_after_perceive(State(messages=[], **long)) == "reject"  # type: ignore[typeddict-item]
+    assert route_after_perceive(State(messages=[], **long)) == "reject"
 
 
 def test_no_customer_message() -> None:

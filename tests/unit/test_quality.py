@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langgraph.runtime import Runtime
@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from r1agent.context import Context
 from r1agent.nodes.quality import combine, content_words, repetition, route_after_quality, score_quality, signals_for
 from r1agent.state import Intent, Source, State, ToolCall
+
 
 def _intent(label: str = "order_status", confidence: float = 0.8) -> Intent:
     return Intent(label=label, confidence=confidence, entities={}, scores={}, wants_human=False)
@@ -25,7 +26,7 @@ def _call(result: str | None, error: str | None = None) -> ToolCall:
 
 
 def _state(**fields: Any) -> State:
-    return State(messages=[], **fields)  # type: ignore[typeddict-item]
+    return cast(State, {"messages": [], **fields})
 
 
 def test_content_words() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from r1agent.context import Context
 from r1agent.nodes.reasoning import (
@@ -90,8 +90,8 @@ def test_no_intent_is_grounded() -> None:
     assert prompt[0].content == SYSTEM_PROMPT
 
 
-def _conversation(turns: int) -> list[BaseMessage]:
-    messages: list[BaseMessage] = []
+def _conversation(turns: int) -> list[AnyMessage]:
+    messages: list[AnyMessage] = []
     for i in range(turns):
         messages += [HumanMessage(content=f"q{i}"), AIMessage(content=f"a{i}")]
     return [*messages, HumanMessage(content="current")]
@@ -117,7 +117,7 @@ def test_current_turn_is_not_repeated_in_history() -> None:
 
 
 def test_earlier_think_traces_and_tool_chatter_are_not_replayed() -> None:
-    messages: list[BaseMessage] = [
+    messages: list[AnyMessage] = [
         HumanMessage(content="q0"),
         AIMessage(content="visible answer", additional_kwargs={"reasoning_content": "SECRET-TRACE"}),
         ToolMessage(content="TOOL-CHATTER", tool_call_id="1"),

@@ -162,7 +162,6 @@ def test_empty_csv(tmp_path: Path) -> None:
     _assert_names_file(exc, path)
 
 
-@pytest.mark.xfail(strict=True, reason="the CSV is read as utf-8, not utf-8-sig: a BOM hides the 'text' header")
 def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
     # Spreadsheet programs commonly save "CSV UTF-8" with a BOM.
     path = tmp_path / "intents.csv"

@@ -33,7 +33,9 @@ def _failing(order_id: str, customer_id: str) -> str:
     raise ValueError("order backend is down")
 
 
-def _tool(name: str = "order_status", func: Any = _order_status, intents: tuple[str, ...] = ("order_status",)) -> BaseTool:
+def _tool(
+    name: str = "order_status", func: Any = _order_status, intents: tuple[str, ...] = ("order_status",)
+) -> BaseTool:
     return StructuredTool.from_function(
         func=func,
         name=name,

@@ -1,11 +1,11 @@
 """The support graph: wiring only. Node logic lives in ``r1agent.nodes``.
 
-    perceive ─┬─ reject ───────────────────────────────────────────────► END
-              └─ detect_intent ─┬─ act ──────┐
-                                ├─ retrieve ─┼─ reason ─ score_quality ─┬─ answer ─► END
-                                ├────────────┘                         │
-                                └─ open_ticket ◄────────────────────────┘
-                                      └─ await_human (interrupt) ───────────────► END
+perceive ─┬─ reject ───────────────────────────────────────────────► END
+          └─ detect_intent ─┬─ act ──────┐
+                            ├─ retrieve ─┼─ reason ─ score_quality ─┬─ answer ─► END
+                            ├────────────┘                         │
+                            └─ open_ticket ◄────────────────────────┘
+                                  └─ await_human (interrupt) ───────────────► END
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def build_graph(
 
 @functools.cache
 def _server_deps() -> Deps:
-    from r1agent.settings import Settings
     from r1agent.deps import build_deps
+    from r1agent.settings import Settings
 
     return build_deps(Settings())
 

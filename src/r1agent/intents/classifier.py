@@ -31,9 +31,7 @@ class Prediction:
 
 
 class IntentClassifier:
-    def __init__(
-        self, model: LogisticRegression, temperature: float, embeddings: Embeddings
-    ) -> None:
+    def __init__(self, model: LogisticRegression, temperature: float, embeddings: Embeddings) -> None:
         self._model = model
         self.temperature = temperature
         self._embeddings = embeddings

@@ -9,15 +9,22 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "order_id": re.compile(r"(?<![\w#])#?W\d{7}\b", re.IGNORECASE),
     "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     "user_id": re.compile(r"\b[a-z]+_[a-z]+_\d{4}\b"),
-    "zip_code": re.compile(r"(?<![\d#W])\b\d{5}(?:-\d{4})?\b(?!\.\d)"),
-    "amount": re.compile(r"(?:[$€£]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d[\d,]*(?:\.\d{1,2})?\s?(?:usd|dollars|eur|euros)\b)", re.I),
+    # Five digits that are not money ($12345, 12345 dollars) and not part of an order id.
+    "zip_code": re.compile(
+        r"(?<![\d#W$€£])(?<![$€£]\s)\b\d{5}(?:-\d{4})?\b(?!\.\d)(?!\s?(?:usd|dollars|eur|euros)\b)", re.IGNORECASE
+    ),
+    "amount": re.compile(
+        r"(?:[$€£]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d[\d,]*(?:\.\d{1,2})?\s?(?:usd|dollars|eur|euros)\b)", re.I
+    ),
 }
 
 _HUMAN = re.compile(
     r"\b(?:(?:talk|speak|chat)\s+(?:to|with)\s+(?:a|an|the|some|your)?\s*"
     r"(?:human|person|agent|representative|rep|manager|supervisor|someone|real\s+person|operator)"
     r"|(?:human|live|real)\s+(?:agent|person|support|being)"
-    r"|(?:transfer|connect|escalate)\s+(?:me|this)\b)",
+    r"|(?:transfer|connect|put)\s+me\s+(?:through\s+)?(?:to|with)\s+(?:a|an|the|some|your)?\s*"
+    r"(?:human|person|agent|representative|rep|manager|supervisor|someone|operator)"
+    r"|escalate\s+(?:this|my\s+(?:case|issue|complaint)))",
     re.IGNORECASE,
 )
 

@@ -69,7 +69,8 @@ def _from_yaml(path: Path) -> Taxonomy:
 
 
 def _from_csv(path: Path) -> Taxonomy:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: spreadsheet "CSV UTF-8" exports start with a byte-order mark.
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         fields = set(reader.fieldnames or [])
         text_col = "text" if "text" in fields else None

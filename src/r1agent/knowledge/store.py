@@ -47,12 +47,16 @@ def demo_kb_files() -> list[Path]:
 
 
 def chunk_document(text: str, *, markdown: bool) -> list[Chunk]:
-    """Split by Markdown headings first so a chunk never straddles two topics, then by size."""
+    """Split by Markdown headings first so a chunk never straddles two topics, then by size.
+
+    Headings leave the text and become the chunk's title (embedded with it), so a size split never
+    produces a chunk holding only a heading.
+    """
     sizer = RecursiveCharacterTextSplitter(chunk_size=CHUNK_CHARS, chunk_overlap=CHUNK_OVERLAP)
     if not markdown:
         return [Chunk("", piece) for piece in sizer.split_text(text) if piece.strip()]
     headers = [("#", "h1"), ("##", "h2"), ("###", "h3")]
-    sections = MarkdownHeaderTextSplitter(headers, strip_headers=False).split_text(text)
+    sections = MarkdownHeaderTextSplitter(headers, strip_headers=True).split_text(text)
     chunks: list[Chunk] = []
     for section in sections:
         title = " › ".join(str(section.metadata[k]) for k in ("h1", "h2", "h3") if k in section.metadata)
@@ -177,9 +181,7 @@ class KnowledgeBase:
 
     def _delete_source(self, source: str) -> None:
         selector = models.FilterSelector(
-            filter=models.Filter(
-                must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))]
-            )
+            filter=models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
         )
         self._client.delete(self._collection, points_selector=selector, wait=True)
 

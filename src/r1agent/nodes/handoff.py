@@ -86,9 +86,10 @@ def reply_text(value: Any) -> str:
         return reply_text(value[0])
     if not isinstance(value, str) or not value.strip():
         raise InputError("a handoff is resumed with the human agent's reply text")
+    value = value.strip()
     if len(value) > MAX_REPLY_CHARS:
         raise InputError(f"the reply is {len(value):,} characters; the limit is {MAX_REPLY_CHARS:,}")
-    return value.strip()
+    return value
 
 
 def await_human(state: State, *, tickets: TicketStore) -> MessagesUpdate:

@@ -27,8 +27,7 @@ def validate_text(text: str, *, max_chars: int) -> str:
         raise InputError("the message is empty: type a question for the agent")
     if len(cleaned) > max_chars:
         raise InputError(
-            f"the message is {len(cleaned):,} characters long; the limit is {max_chars:,} "
-            "(R1AGENT_MAX_TURN_CHARS)"
+            f"the message is {len(cleaned):,} characters long; the limit is {max_chars:,} (R1AGENT_MAX_TURN_CHARS)"
         )
     return cleaned
 
@@ -69,8 +68,19 @@ def last_human(messages: list[AnyMessage]) -> HumanMessage | None:
 def perceive(state: State, runtime: Runtime[Context], *, max_chars: int) -> PerceiveUpdate:
     # Every per-turn field is reset here, so nothing from the previous turn leaks into this one.
     update = PerceiveUpdate(
-        text="", attachments=[], errors=[], intent=None, sources=[], tool_calls=[], draft="",
-        thinking="", cited=[], logprob=None, finished=None, quality=None, handoff=None,
+        text="",
+        attachments=[],
+        errors=[],
+        intent=None,
+        sources=[],
+        tool_calls=[],
+        draft="",
+        thinking="",
+        cited=[],
+        logprob=None,
+        finished=None,
+        quality=None,
+        handoff=None,
         usage={"input_tokens": 0, "output_tokens": 0},
     )
     message = last_human(state["messages"])
@@ -81,8 +91,7 @@ def perceive(state: State, runtime: Runtime[Context], *, max_chars: int) -> Perc
     errors = [
         TurnError(
             stage="perceive",
-            message=f"{a['kind']} attachment {a['name']!r} ({a['mime_type']}) is not supported yet "
-            "and was not read",
+            message=f"{a['kind']} attachment {a['name']!r} ({a['mime_type']}) is not supported yet and was not read",
         )
         for a in attachments
     ]

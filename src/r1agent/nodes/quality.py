@@ -32,8 +32,8 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOP = frozenset(
     """about above after again also because been before being below between both could does doing down
     during each from further have having here into itself just more most only other over same should
-    some such than that their theirs them then there these they this those through under until very
-    were what when where which while will with would your yours you're please thank thanks help""".split()
+    some such than that their theirs them then there these they this those through under until very were
+    what when where which while will with would your yours you're please thank thanks help""".split()
 )
 
 
@@ -86,7 +86,9 @@ def signals_for(state: State) -> tuple[dict[str, float], float]:
 def score_quality(state: State, runtime: Runtime[Context]) -> QualityUpdate:
     signals, sanity = signals_for(state)
     return QualityUpdate(
-        quality=Quality(score=round(sanity * combine(signals), 4), signals=signals, threshold=runtime.context.quality_threshold)
+        quality=Quality(
+            score=round(sanity * combine(signals), 4), signals=signals, threshold=runtime.context.quality_threshold
+        )
     )
 
 

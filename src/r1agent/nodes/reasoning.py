@@ -63,11 +63,12 @@ def _sources_block(sources: list[Source]) -> str:
 def _tools_block(calls: list[ToolCall]) -> str:
     if not calls:
         return "<tool_results>\n(none)\n</tool_results>"
-    lines = [
-        f"{c['name']}({c['args']}) -> " + (c["result"] if c["error"] is None else f"ERROR: {c['error']}")
-        for c in calls
-    ]
+    lines = [f"{c['name']}({c['args']}) -> {_outcome(c)}" for c in calls]
     return "<tool_results>\n" + "\n".join(lines) + "\n</tool_results>"
+
+
+def _outcome(call: ToolCall) -> str:
+    return f"ERROR: {call['error']}" if call["error"] is not None else call["result"] or ""
 
 
 def cited_indexes(answer: str, n_sources: int) -> list[int]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel
 
 CUSTOMER_ARG = "customer_id"
 
@@ -29,6 +30,8 @@ def arguments_for(
 ) -> tuple[dict[str, Any], list[str]]:
     """The call's arguments from entities, and the required ones that are missing."""
     schema = tool.get_input_schema()
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return {}, []  # a tool without a pydantic v2 schema takes no entity arguments
     args: dict[str, Any] = {}
     missing: list[str] = []
     for name, field in schema.model_fields.items():
