@@ -86,10 +86,10 @@ def reply_text(value: Any) -> str:
         return reply_text(value[0])
     if not isinstance(value, str) or not value.strip():
         raise InputError("a handoff is resumed with the human agent's reply text")
-    value = value.strip()
-    if len(value) > MAX_REPLY_CHARS:
-        raise InputError(f"the reply is {len(value):,} characters; the limit is {MAX_REPLY_CHARS:,}")
-    return value
+    text = value.strip()
+    if len(text) > MAX_REPLY_CHARS:
+        raise InputError(f"the reply is {len(text):,} characters; the limit is {MAX_REPLY_CHARS:,}")
+    return text
 
 
 def await_human(state: State, *, tickets: TicketStore) -> MessagesUpdate:
