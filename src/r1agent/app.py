@@ -87,7 +87,9 @@ class Agent:
                 f"thread {thread_id} is waiting for a human agent (ticket {ticket}); "
                 f"resume it with: r1agent handoff resume {ticket} --reply TEXT"
             )
-        ctx = replace(context or Context(), customer_id=customer_id or (context.customer_id if context else None))
+        ctx = context or Context()
+        if customer_id is not None:
+            ctx = replace(ctx, customer_id=customer_id)
         self.graph.invoke({"messages": [HumanMessage(content=text)]}, self._config(thread_id), context=ctx)
         return self.result(thread_id)
 

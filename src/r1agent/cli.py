@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 from rich.console import Console
 
-from r1agent.errors import R1AgentError
+from r1agent.errors import NotFoundError, R1AgentError
 
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A local customer-service agent on LangGraph.")
@@ -115,7 +115,7 @@ def chat(
     with _user_errors(), open_agent() as agent:
         thread_id = thread or uuid.uuid4().hex
         if thread and not agent.thread_exists(thread):
-            raise typer.BadParameter(f"unknown thread {thread!r}")
+            raise NotFoundError(f"unknown thread {thread!r}: leave out --thread to start a new one")
         err.print(f"[dim]thread {thread_id} · model {agent.deps.llm.name} · empty line or Ctrl-D to quit[/]")
         while True:
             try:
