@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     postgres_url: SecretStr | None = None
     """Postgres checkpointer. None: SQLite file in ``data_dir``."""
 
+    tools: list[str] | None = None
+    """Allow-list of tool entry-point names (e.g. ``["orders","calculator"]``). None: every installed tool."""
+    orders_db: Path | None = None
+    """SQLite file of the order database. None: ``data_dir/orders.sqlite``, seeded with the retail demo."""
+    orders_postgres_url: SecretStr | None = None
+    """Serve orders from Postgres instead (seeded with the retail demo when empty)."""
+    weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    weather_timeout_s: float = 5.0
+    weather_cache_ttl_s: float = 600.0
+
     max_turn_chars: int = 8000
     max_history_messages: int = 8
     """How many earlier messages the model sees; bounds prompt size on long threads."""
