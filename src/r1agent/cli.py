@@ -22,9 +22,11 @@ from r1agent.errors import NotFoundError, R1AgentError
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A local customer-service agent on LangGraph.")
 kb_app = typer.Typer(no_args_is_help=True, help="Manage the knowledge base (Qdrant).")
+tools_app = typer.Typer(no_args_is_help=True, help="Tools the agent can call (built-in and plugins).")
 handoff_app = typer.Typer(no_args_is_help=True, help="The human side of handoffs.")
 app.add_typer(kb_app, name="kb")
 app.add_typer(handoff_app, name="handoff")
+app.add_typer(tools_app, name="tools")
 out = Console()
 err = Console(stderr=True)
 
@@ -193,6 +195,37 @@ def handoff_resume(
         _print_json(result.to_dict())
     else:
         out.print(f"ticket {ticket} resolved; thread {result.thread_id} resumed")
+
+
+@tools_app.command("list")
+def tools_list(json_out: JsonOpt = False) -> None:
+    """Installed tools, where each came from, and which turns it serves."""
+    from r1agent.plugins import load_plugins
+    from r1agent.settings import Settings
+
+    with _user_errors():
+        loaded = load_plugins(Settings())
+    rows = [
+        {
+            "name": item.tool.name,
+            "entry_point": item.entry_point,
+            "distribution": item.distribution,
+            "version": item.version,
+            "description": item.tool.description,
+            "intents": sorted(item.tool.intents),
+            "triggers": list(item.tool.triggers),
+            "arguments": item.tool.schema_fields(),
+        }
+        for item in loaded
+    ]
+    if json_out:
+        _print_json(rows)
+        return
+    for row in rows:
+        serves = ", ".join(row["intents"]) or "turns matching its triggers"
+        out.print(f"[bold]{row['name']}[/] · {row['distribution']} {row['version']} ({row['entry_point']})")
+        out.print(f"  {row['description']}", highlight=False)
+        out.print(f"  [dim]serves: {serves} · arguments: {', '.join(row['arguments'])}[/]", highlight=False)
 
 
 def _kb() -> Any:

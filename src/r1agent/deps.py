@@ -12,15 +12,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
 from r1agent.models.chat import ChatBackend, load_chat_model
 from r1agent.models.embeddings import load_embeddings
+from r1agent.plugins import load_plugins
 from r1agent.settings import Settings
 from r1agent.tickets import SqliteTicketStore, TicketStore
+from r1agent.tools import AgentTool
 
 DEMO_SOURCE_PREFIX = "r1agent-demo/"
 
@@ -33,7 +34,7 @@ class Deps:
     kb: KnowledgeBase
     classifier: IntentClassifier
     tickets: TicketStore
-    tools: tuple[BaseTool, ...] = field(default_factory=tuple)
+    tools: tuple[AgentTool, ...] = field(default_factory=tuple)
 
     def close(self) -> None:
         self.kb.close()
@@ -76,6 +77,7 @@ def build_deps(settings: Settings) -> Deps:
         kb=kb,
         classifier=classifier,
         tickets=SqliteTicketStore(settings.tickets_path),
+        tools=tuple(loaded.tool for loaded in load_plugins(settings)),
     )
 
 

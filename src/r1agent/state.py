@@ -50,6 +50,9 @@ class ToolCall(TypedDict):
     args: dict[str, Any]
     result: str | None
     error: str | None
+    """In the tool's own plain words; shown to the customer."""
+    missing: list[str]
+    """Required arguments not found in the turn: the agent asked for them instead of calling."""
 
 
 class Quality(TypedDict):
@@ -137,7 +140,7 @@ class RetrieveUpdate(TypedDict):
 
 class ActUpdate(TypedDict, total=False):
     tool_calls: list[ToolCall]
-    errors: list[TurnError]
+    draft: str
 
 
 class ReasonUpdate(TypedDict):

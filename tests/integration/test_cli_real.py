@@ -28,16 +28,24 @@ def run(cli: list[str], env: dict[str, str], *args: str) -> subprocess.Completed
 
 @pytest.mark.slow
 def test_ask_json_is_the_documented_contract(r1agent_cli: list[str], env: dict[str, str]) -> None:
-    done = run(r1agent_cli, env, "ask", "--json", "Where is my order #W2611340?")
+    done = run(r1agent_cli, env, "ask", "--json", "--customer", "james_li_5688", "Where is my order #W2611340?")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)  # stdout is exactly one JSON object
     for key in ("answer", "thinking", "intent", "sources", "tool_calls", "quality", "handoff", "thread_id"):
         assert key in out
     assert out["intent"]["label"] == "order_status"
     assert out["intent"]["entities"]["order_id"] == ["#W2611340"]
-    assert {"source", "score"} <= set(out["sources"][0])
+    (call,) = out["tool_calls"]
+    assert call["name"] == "get_order_details"
+    assert call["args"] == {"order_id": "#W2611340", "customer_id": "james_li_5688"}
     assert {"score", "signals"} <= set(out["quality"])
     assert out["handoff"] is None or {"ticket_id", "reason"} <= set(out["handoff"])
+
+    tools = run(r1agent_cli, env, "tools", "list", "--json")
+    assert tools.returncode == 0, tools.stderr
+    listed = {t["name"]: t for t in json.loads(tools.stdout)}
+    assert listed["convert_units"]["distribution"] == "r1agent-units"
+    assert listed["get_order_details"]["arguments"] == {"order_id": True, "customer_id": True}
 
     listing = run(r1agent_cli, env, "kb", "list", "--json")
     assert listing.returncode == 0, listing.stderr

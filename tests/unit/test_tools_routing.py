@@ -1,151 +1,191 @@
-"""Tools: which ones serve an intent, how their arguments are filled, and how act records calls."""
+"""The tool contract: which tool serves a turn, how its arguments are filled, how act records calls."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import ToolException
 from langgraph.runtime import Runtime
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from r1agent.context import Context
-from r1agent.nodes.acting import MAX_RESULT_CHARS, MAX_TOOL_CALLS, act
+from r1agent.nodes.acting import MAX_RESULT_CHARS, act, route_after_act, tool_errors
+from r1agent.nodes.intent import route_after_intent
+from r1agent.nodes.respond import answer, clarify
 from r1agent.state import Intent, State
-from r1agent.tools import arguments_for, tool_intents, tools_for_intent
+from r1agent.tools import AgentTool, Turn, choose_tool
 
 
 class OrderArgs(BaseModel):
-    order_id: str
+    order_id: str = Field(description="An order id.")
     customer_id: str
 
 
-class SearchArgs(BaseModel):
-    query: str
-    limit: int = 5
+class ListArgs(BaseModel):
+    customer_id: str
 
 
-def _order_status(order_id: str, customer_id: str) -> str:
-    return f"{order_id} for {customer_id}: shipped"
+class CityArgs(BaseModel):
+    city: str = Field(description="A city.")
 
 
-def _failing(order_id: str, customer_id: str) -> str:
-    raise ValueError("order backend is down")
+class GetOrder(AgentTool):
+    name: str = "get_order"
+    description: str = "Look up one of the customer's orders."
+    args_schema: type[BaseModel] = OrderArgs
+    intents: frozenset[str] = frozenset({"order_status"})
+    behaviour: str = "ok"
+
+    def _run(self, order_id: str, customer_id: str) -> str:
+        if self.behaviour == "not_found":
+            raise ToolException(f"I could not find order {order_id} for your account")
+        if self.behaviour == "crash":
+            raise KeyError("bug")
+        if self.behaviour == "huge":
+            return "x" * (MAX_RESULT_CHARS * 3)
+        return f"{order_id} of {customer_id}: shipped"
 
 
-def _tool(
-    name: str = "order_status", func: Any = _order_status, intents: tuple[str, ...] = ("order_status",)
-) -> BaseTool:
-    return StructuredTool.from_function(
-        func=func,
-        name=name,
-        description="Look up an order.",
-        args_schema=OrderArgs,
-        metadata={"intents": list(intents)},
-    )
+class ListOrders(AgentTool):
+    name: str = "list_orders"
+    description: str = "List the customer's orders."
+    args_schema: type[BaseModel] = ListArgs
+    intents: frozenset[str] = frozenset({"order_status"})
+
+    def _run(self, customer_id: str) -> str:
+        return f"orders of {customer_id}: #W1111111"
 
 
-def _state(label: str = "order_status", **entities: list[str]) -> State:
-    intent = Intent(label=label, confidence=0.9, entities=dict(entities), scores={}, wants_human=False)
-    return State(messages=[], intent=intent)
+class Weather(AgentTool):
+    name: str = "weather"
+    description: str = "The weather in a city."
+    args_schema: type[BaseModel] = CityArgs
+    triggers: tuple[str, ...] = (r"\bweather\b",)
+
+    def extract(self, turn: Turn) -> dict[str, Any]:
+        return {"city": "Paris"} if "Paris" in turn.text else {}
+
+    def _run(self, city: str) -> str:
+        return f"{city}: 18 °C"
+
+
+def _intent(label: str, confidence: float = 0.95, wants_human: bool = False, **entities: list[str]) -> Intent:
+    return Intent(label=label, confidence=confidence, entities=dict(entities), scores={}, wants_human=wants_human)
+
+
+def _state(text: str, intent: Intent) -> State:
+    return State(messages=[], text=text, intent=intent)
 
 
 def _runtime(customer_id: str | None = "yusuf_rossi_9620") -> Runtime[Context]:
     return Runtime(context=Context(customer_id=customer_id))
 
 
-def test_tool_intents_and_tools_for_intent() -> None:
-    order = _tool()
-    both = _tool("both", intents=("order_status", "after_sales"))
-    untagged = StructuredTool.from_function(func=_order_status, name="untagged", description="x", args_schema=OrderArgs)
-    assert tool_intents(both) == frozenset({"order_status", "after_sales"})
-    assert tool_intents(untagged) == frozenset()
-    assert tools_for_intent([order, both, untagged], "order_status") == [order, both]
-    assert tools_for_intent([order, both, untagged], "after_sales") == [both]
-    assert tools_for_intent([order, both, untagged], "small_talk") == []
+def _turn(text: str, label: str = "order_status", customer: str | None = "c1", **entities: list[str]) -> Turn:
+    return Turn(text=text, intent=label, entities=dict(entities), customer_id=customer)
 
 
-def test_arguments_from_entities_and_customer_from_context() -> None:
-    args, missing = arguments_for(
-        _tool(), {"order_id": ["#W2378156", "#W1111111"], "email": ["a@b.co"]}, "yusuf_rossi_9620"
-    )
-    assert args == {"order_id": "#W2378156", "customer_id": "yusuf_rossi_9620"}
+def test_customer_id_comes_from_the_context_never_from_the_message() -> None:
+    turn = _turn("order #W1234567 of bob", order_id=["#W1234567"], customer_id=["bob_smith_1111"])
+    args, missing = GetOrder().arguments(turn)
+    assert args == {"order_id": "#W1234567", "customer_id": "c1"}
     assert missing == []
-
-
-def test_customer_id_never_comes_from_the_message() -> None:
-    entities = {"order_id": ["#W2378156"], "customer_id": ["someone_else_0001"]}
-    args, missing = arguments_for(_tool(), entities, None)
-    assert args == {"order_id": "#W2378156"}
+    args, missing = GetOrder().arguments(_turn("x", customer=None, order_id=["#W1234567"]))
+    assert "customer_id" not in args
     assert missing == ["customer_id"]
 
-    args, _ = arguments_for(_tool(), entities, "yusuf_rossi_9620")
-    assert args["customer_id"] == "yusuf_rossi_9620"
+
+def test_the_most_specific_ready_tool_wins() -> None:
+    tools = [ListOrders(), GetOrder()]
+    chosen = choose_tool(tools, _turn("where is #W1234567", order_id=["#W1234567"]))
+    assert chosen is not None and chosen[0].name == "get_order"
+    chosen = choose_tool(tools, _turn("where are my orders"))
+    assert chosen is not None and chosen[0].name == "list_orders"
+    chosen = choose_tool(tools, _turn("where are my orders", customer=None))
+    assert chosen is not None and chosen[2] == ["customer_id"]  # nothing ready: say what is missing
+    assert choose_tool(tools, _turn("hello", label="small_talk")) is None
 
 
-def test_missing_required_arguments_are_reported() -> None:
-    args, missing = arguments_for(_tool(), {}, None)
-    assert args == {}
-    assert missing == ["order_id", "customer_id"]
+def test_a_trigger_serves_a_turn_whatever_its_intent() -> None:
+    assert Weather().serves(_turn("weather in Paris?", label="out_of_scope"))
+    assert not Weather().serves(_turn("where is my order", label="order_status"))
 
 
-def test_optional_arguments_are_not_missing() -> None:
-    search = StructuredTool.from_function(
-        func=lambda query, limit=5: query, name="search", description="x", args_schema=SearchArgs
+def test_a_tool_turn_outranks_out_of_scope_but_not_a_request_for_a_person() -> None:
+    tools = [Weather(), GetOrder()]
+    runtime = _runtime()
+    assert route_after_intent(_state("weather in Paris?", _intent("out_of_scope")), runtime, tools=tools) == "act"
+    assert route_after_intent(_state("who wins the cup?", _intent("out_of_scope")), runtime, tools=tools) == (
+        "open_ticket"
     )
-    assert arguments_for(search, {}, None) == ({}, ["query"])
-    assert arguments_for(search, {"query": ["kettle"]}, None) == ({"query": "kettle"}, [])
+    human = _intent("order_status", wants_human=True, order_id=["#W1234567"])
+    assert route_after_intent(_state("#W1234567, get me a person", human), runtime, tools=tools) == "open_ticket"
+    assert route_after_intent(_state("hi", _intent("small_talk")), runtime, tools=tools) == "reason"
+    assert route_after_intent(_state("returns?", _intent("after_sales")), runtime, tools=tools) == "retrieve"
 
 
-def test_act_calls_the_tool() -> None:
-    update = act(_state(order_id=["#W2378156"]), _runtime(), tools=[_tool()])
-    assert update["tool_calls"] == [
-        {
-            "name": "order_status",
-            "args": {"order_id": "#W2378156", "customer_id": "yusuf_rossi_9620"},
-            "result": "#W2378156 for yusuf_rossi_9620: shipped",
-            "error": None,
-        }
-    ]
+def test_act_calls_the_tool_and_records_the_result() -> None:
+    state = _state("where is #W1234567", _intent("order_status", order_id=["#W1234567"]))
+    update = act(state, _runtime(), tools=[GetOrder()])
+    (call,) = update["tool_calls"]
+    assert call == {
+        "name": "get_order",
+        "args": {"order_id": "#W1234567", "customer_id": "yusuf_rossi_9620"},
+        "result": "#W1234567 of yusuf_rossi_9620: shipped",
+        "error": None,
+        "missing": [],
+    }
+    assert route_after_act({**state, **update}) == "reason"  # type: ignore[typeddict-item]
 
 
-def test_act_records_a_failing_tool_without_raising() -> None:
-    update = act(_state(order_id=["#W2378156"]), _runtime(), tools=[_tool(func=_failing)])
-    [call] = update["tool_calls"]
+def test_a_missing_argument_is_asked_for_not_guessed() -> None:
+    state = _state("weather please", _intent("out_of_scope"))
+    update = act(state, _runtime(), tools=[Weather()])
+    assert update["tool_calls"][0]["missing"] == ["city"]
+    assert update["draft"] == "To help with that I need your city. Could you tell me?"
+    merged: State = {**state, **update}  # type: ignore[typeddict-item]
+    assert route_after_act(merged) == "clarify"
+    assert clarify(merged)["messages"][0].content == update["draft"]
+    signed_out = act(
+        _state("#W1234567?", _intent("order_status", order_id=["#W1234567"])), _runtime(None), tools=[GetOrder()]
+    )
+    assert signed_out["draft"].startswith("Please sign in")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ("not_found", "I could not find order #W1234567 for your account"),
+        ("crash", "the get_order tool failed (KeyError)"),
+    ],
+)
+def test_tool_errors_are_recorded_and_shown_in_plain_words(behaviour: str, error: str) -> None:
+    state = _state("where is #W1234567", _intent("order_status", order_id=["#W1234567"]))
+    update = act(state, _runtime(), tools=[GetOrder(behaviour=behaviour)])
+    (call,) = update["tool_calls"]
+    assert call["error"] == error
     assert call["result"] is None
-    assert call["error"] == "ValueError: order backend is down"
+    merged: State = {**state, **update, "draft": "Sorry about that."}  # type: ignore[typeddict-item]
+    assert tool_errors(merged) == [error + "."]
+    assert f"Note: {error}." in answer(merged)["messages"][0].content
 
 
-def test_act_records_missing_arguments_without_calling() -> None:
-    calls: list[str] = []
-
-    def spy(order_id: str, customer_id: str) -> str:
-        calls.append(order_id)
-        return "called"
-
-    update = act(_state(), _runtime(customer_id=None), tools=[_tool(func=spy)])
-    [call] = update["tool_calls"]
-    assert call["error"] == "missing order_id, customer_id"
-    assert call["result"] is None
-    assert calls == []
+def test_results_are_capped_and_cited() -> None:
+    state = _state("where is #W1234567", _intent("order_status", order_id=["#W1234567"]))
+    update = act(state, _runtime(), tools=[GetOrder(behaviour="huge")])
+    assert len(update["tool_calls"][0]["result"] or "") == MAX_RESULT_CHARS
+    merged: State = {**state, **update, "draft": "It has shipped."}  # type: ignore[typeddict-item]
+    assert answer(merged)["messages"][0].content.endswith("Sources: get_order tool")
 
 
-def test_act_caps_tool_calls() -> None:
-    tools = [_tool(f"tool_{i}") for i in range(MAX_TOOL_CALLS + 2)]
-    update = act(_state(order_id=["#W2378156"]), _runtime(), tools=tools)
-    assert [c["name"] for c in update["tool_calls"]] == [f"tool_{i}" for i in range(MAX_TOOL_CALLS)]
+def test_order_lookup_claims_after_sales_turns_only_when_they_name_an_order(tmp_path: Any) -> None:
+    from r1agent.settings import Settings
+    from r1agent.tools.orders import make_tools
 
-
-def test_act_truncates_long_results() -> None:
-    long = _tool(func=lambda order_id, customer_id: "x" * (MAX_RESULT_CHARS + 50))
-    [call] = act(_state(order_id=["#W2378156"]), _runtime(), tools=[long])["tool_calls"]
-    assert call["result"] == "x" * MAX_RESULT_CHARS
-
-
-@pytest.mark.parametrize("state", [State(messages=[]), State(messages=[], intent=None)])
-def test_act_without_intent_calls_nothing(state: State) -> None:
-    assert act(state, _runtime(), tools=[_tool()]) == {"tool_calls": []}
-
-
-def test_act_ignores_tools_for_other_intents() -> None:
-    assert act(_state("small_talk", order_id=["#W2378156"]), _runtime(), tools=[_tool()]) == {"tool_calls": []}
+    tools = make_tools(Settings(data_dir=tmp_path, cache_dir=tmp_path))
+    policy = Turn("What is your return policy?", "after_sales", {}, customer_id=None)
+    assert choose_tool(tools, policy) is None  # the knowledge base answers it
+    named = Turn("I want to return #W2611340", "after_sales", {"order_id": ["#W2611340"]}, customer_id=None)
+    chosen = choose_tool(tools, named)
+    assert chosen is not None and chosen[0].name == "get_order_details" and chosen[2] == ["customer_id"]

@@ -1,11 +1,12 @@
 """The support graph: wiring only. Node logic lives in ``r1agent.nodes``.
 
-perceive ─┬─ reject ───────────────────────────────────────────────► END
-          └─ detect_intent ─┬─ act ──────┐
-                            ├─ retrieve ─┼─ reason ─ score_quality ─┬─ answer ─► END
-                            ├────────────┘                         │
-                            └─ open_ticket ◄────────────────────────┘
-                                  └─ await_human (interrupt) ───────────────► END
+perceive ─┬─ reject (unreadable turn) ──────────────────────────────────────────► END
+          └─ detect_intent ─┬─ act ─┬─ clarify (a tool argument is missing) ───────► END
+                            │       └──────┐
+                            ├─ retrieve ───┼─ reason ─ score_quality ─┬─ answer ──► END
+                            ├─ (small talk)┘                          │
+                            └─ open_ticket ◄──────────────────────────┘
+                                  └─ await_human (interrupt) ───────────────────► END
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def build_graph(
     g = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     g.add_node("perceive", bind(perception.perceive, max_chars=settings.max_turn_chars))
     g.add_node("reject", respond.reject)
+    g.add_node("clarify", respond.clarify)
     g.add_node("detect_intent", bind(intent.detect_intent, classifier=deps.classifier))
     g.add_node("act", bind(acting.act, tools=deps.tools))
     g.add_node("retrieve", bind(retrieval.retrieve, kb=deps.kb))
@@ -57,7 +59,8 @@ def build_graph(
         bind(intent.route_after_intent, tools=deps.tools),
         ["act", "retrieve", "reason", "open_ticket"],
     )
-    g.add_edge("act", "reason")
+    g.add_conditional_edges("act", acting.route_after_act, ["clarify", "reason"])
+    g.add_edge("clarify", END)
     g.add_edge("retrieve", "reason")
     g.add_edge("reason", "score_quality")
     g.add_conditional_edges("score_quality", quality.route_after_quality, ["answer", "open_ticket"])

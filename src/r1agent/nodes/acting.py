@@ -1,34 +1,53 @@
-"""act: call the tools that serve the turn's intent, with arguments taken from its entities."""
+"""act: call the one tool that serves the turn, with arguments found in it; or ask for what is missing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
-from langchain_core.tools import BaseTool
+from langchain_core.tools import ToolException
 from langgraph.runtime import Runtime
+from pydantic import ValidationError
 
 from r1agent.context import Context
+from r1agent.nodes.intent import turn_for_tools
 from r1agent.state import ActUpdate, State, ToolCall
-from r1agent.tools import arguments_for, tools_for_intent
+from r1agent.tools import AgentTool, choose_tool
 
-MAX_TOOL_CALLS = 3
 MAX_RESULT_CHARS = 4000
 
 
-def act(state: State, runtime: Runtime[Context], *, tools: Sequence[BaseTool]) -> ActUpdate:
-    intent = state.get("intent")
-    if intent is None:
+def act(state: State, runtime: Runtime[Context], *, tools: Sequence[AgentTool]) -> ActUpdate:
+    chosen = choose_tool(tools, turn_for_tools(state, runtime.context))
+    if chosen is None:
         return ActUpdate(tool_calls=[])
-    calls: list[ToolCall] = []
-    for tool in tools_for_intent(tools, intent["label"])[:MAX_TOOL_CALLS]:
-        args, missing = arguments_for(tool, intent["entities"], runtime.context.customer_id)
-        if missing:
-            # Not an exception: the model is told what to ask the customer for.
-            calls.append(ToolCall(name=tool.name, args=args, result=None, error=f"missing {', '.join(missing)}"))
-            continue
-        try:
-            result = str(tool.invoke(args))[:MAX_RESULT_CHARS]
-            calls.append(ToolCall(name=tool.name, args=args, result=result, error=None))
-        except Exception as exc:  # noqa: BLE001 - a failing tool must not end the customer's turn
-            calls.append(ToolCall(name=tool.name, args=args, result=None, error=f"{type(exc).__name__}: {exc}"))
-    return ActUpdate(tool_calls=calls)
+    tool, args, missing = chosen
+    if missing:
+        return ActUpdate(
+            tool_calls=[ToolCall(name=tool.name, args=args, result=None, error=None, missing=missing)],
+            draft=tool.ask_for(missing),
+        )
+    try:
+        result = str(tool.invoke(args))[:MAX_RESULT_CHARS]
+    except (ToolException, ValidationError) as exc:
+        # The tool's own words ("I could not find order #W… for your account") reach the customer.
+        return ActUpdate(tool_calls=[ToolCall(name=tool.name, args=args, result=None, error=_plain(exc), missing=[])])
+    except Exception as exc:  # noqa: BLE001 - a broken tool must not end the turn; it is recorded and shown
+        error = f"the {tool.name} tool failed ({type(exc).__name__})"
+        return ActUpdate(tool_calls=[ToolCall(name=tool.name, args=args, result=None, error=error, missing=[])])
+    return ActUpdate(tool_calls=[ToolCall(name=tool.name, args=args, result=result, error=None, missing=[])])
+
+
+def route_after_act(state: State) -> Literal["clarify", "reason"]:
+    calls = state.get("tool_calls") or []
+    return "clarify" if any(call["missing"] for call in calls) else "reason"
+
+
+def tool_errors(state: State) -> list[str]:
+    return [f"{call['error']}." for call in state.get("tool_calls") or [] if call["error"]]
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc) or type(exc).__name__

@@ -18,6 +18,7 @@ from langgraph.types import interrupt
 from r1agent.context import Context
 from r1agent.errors import InputError
 from r1agent.intents.taxonomy import OUT_OF_SCOPE
+from r1agent.nodes.acting import tool_errors
 from r1agent.state import Handoff, HandoffReason, MessagesUpdate, State
 from r1agent.tickets import Ticket, TicketStore, summarize, ticket_id_for
 
@@ -56,7 +57,8 @@ def open_ticket(
             created_at=time.time(),
         )
     )
-    holding = f"I've passed this to a colleague, who will reply here shortly (ticket {ticket.id})."
+    problems = " ".join(f"I couldn't complete that: {e}" for e in tool_errors(state))
+    holding = f"{problems} I've passed this to a colleague, who will reply here shortly (ticket {ticket.id}).".strip()
     return MessagesUpdate(
         messages=[AIMessage(content=holding, name="r1agent")],
         handoff=Handoff(ticket_id=ticket.id, reason=reason, status="open"),

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 
 from r1agent.context import Context
 from r1agent.intents import IntentClassifier, extract_entities, wants_human
 from r1agent.intents.taxonomy import OUT_OF_SCOPE
 from r1agent.state import Intent, IntentUpdate, State
-from r1agent.tools import tools_for_intent
+from r1agent.tools import AgentTool, Turn, choose_tool
 
 SMALL_TALK = "small_talk"
 Route = Literal["act", "retrieve", "reason", "open_ticket"]
@@ -32,15 +31,28 @@ def detect_intent(state: State, runtime: Runtime[Context], *, classifier: Intent
     )
 
 
-def route_after_intent(state: State, runtime: Runtime[Context], *, tools: Sequence[BaseTool]) -> Route:
+def turn_for_tools(state: State, context: Context) -> Turn:
+    intent = state.get("intent")
+    return Turn(
+        text=state.get("text", ""),
+        intent=intent["label"] if intent else "",
+        entities=intent["entities"] if intent else {},
+        customer_id=context.customer_id,
+    )
+
+
+def route_after_intent(state: State, runtime: Runtime[Context], *, tools: Sequence[AgentTool]) -> Route:
     intent = state.get("intent")
     if intent is None:
         return "retrieve"
-    sure = intent["confidence"] >= runtime.context.intent_threshold
-    if intent["wants_human"] or (sure and intent["label"] == OUT_OF_SCOPE):
+    if intent["wants_human"]:
         return "open_ticket"
-    if tools_for_intent(tools, intent["label"]):
+    # Before out-of-scope: a tool may serve what the shop's taxonomy calls out of scope (weather, sums).
+    if choose_tool(tools, turn_for_tools(state, runtime.context)) is not None:
         return "act"
+    sure = intent["confidence"] >= runtime.context.intent_threshold
+    if sure and intent["label"] == OUT_OF_SCOPE:
+        return "open_ticket"
     if sure and intent["label"] == SMALL_TALK:
         return "reason"
     return "retrieve"

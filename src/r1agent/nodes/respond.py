@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage
 
+from r1agent.nodes.acting import tool_errors
 from r1agent.state import MessagesUpdate, Source, State
 
 
@@ -20,9 +21,18 @@ def citation_footer(sources: list[Source], cited: list[int]) -> str:
 
 def answer(state: State) -> MessagesUpdate:
     text = state.get("draft", "")
+    notes = [f"Note: {e}" for e in tool_errors(state) if e.rstrip(".") not in text]
     footer = citation_footer(state.get("sources") or [], state.get("cited") or [])
-    content = f"{text}\n\n{footer}" if footer else text
+    tools = [c["name"] for c in state.get("tool_calls") or [] if c["result"] is not None]
+    if tools:
+        footer = (footer + "; " if footer else "Sources: ") + "; ".join(f"{name} tool" for name in tools)
+    content = "\n\n".join(part for part in (text, *notes, footer) if part)
     return MessagesUpdate(messages=[AIMessage(content=content, name="r1agent")])
+
+
+def clarify(state: State) -> MessagesUpdate:
+    """A required tool argument is missing: ask for it (the question was set by ``act``)."""
+    return MessagesUpdate(messages=[AIMessage(content=state.get("draft", ""), name="r1agent")])
 
 
 def reject(state: State) -> MessagesUpdate:

@@ -72,6 +72,13 @@ class AgentTool(BaseTool):
                 args[name] = values[0]
         return args
 
+    def ask_for(self, missing: Sequence[str]) -> str:
+        """What to ask the customer when arguments are missing (asking beats guessing)."""
+        if CUSTOMER_ARG in missing:
+            return "Please sign in first, so that I can look at your account."
+        wanted = " and ".join(name.replace("_", " ") for name in missing)
+        return f"To help with that I need your {wanted}. Could you tell me?"
+
     def arguments(self, turn: Turn) -> tuple[dict[str, Any], list[str]]:
         """The call's arguments (``customer_id`` from the context) and the required ones missing."""
         fields = self.schema_fields()
