@@ -14,7 +14,8 @@ export TRANSFORMERS_OFFLINE := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml examples/r1agent-units/pyproject.toml
+$(STAMP): pyproject.toml examples/r1agent-units/pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
@@ -52,7 +53,7 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	@echo "benchmarks arrive with issue 7 (benchmarks/)"; exit 1
+	$(BIN)/python benchmarks/perception.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .langgraph_api

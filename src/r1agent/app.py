@@ -11,10 +11,13 @@ caller, and checks thread state before a run so mistakes get a clear error inste
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -46,6 +49,8 @@ class TurnResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] | None = None
     interrupted: bool = False
+    perception: dict[str, Any] | None = None
+    """What was read from attachments: OCR text and tags per image, transcript and segments per voice note."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,8 +81,11 @@ class Agent:
         thread_id: str | None = None,
         customer_id: str | None = None,
         context: Context | None = None,
+        attachments: Sequence[Path] = (),
     ) -> TurnResult:
-        text = validate_text(text, max_chars=self.deps.settings.max_turn_chars)
+        """One turn. ``attachments``: image or audio files, sent as LangChain content blocks."""
+        if not attachments:
+            text = validate_text(text, max_chars=self.deps.settings.max_turn_chars)
         if thread_id is None:
             thread_id = uuid.uuid4().hex
         elif not self.thread_exists(thread_id):
@@ -90,7 +98,10 @@ class Agent:
         ctx = context or Context()
         if customer_id is not None:
             ctx = replace(ctx, customer_id=customer_id)
-        self.graph.invoke({"messages": [HumanMessage(content=text)]}, self._config(thread_id), context=ctx)
+        content: str | list[str | dict[str, Any]] = text
+        if attachments:
+            content = [{"type": "text", "text": text}, *(content_block(path) for path in attachments)]
+        self.graph.invoke({"messages": [HumanMessage(content=content)]}, self._config(thread_id), context=ctx)
         return self.result(thread_id)
 
     def resume(self, ticket_id: str, reply: str, *, context: Context | None = None) -> TurnResult:
@@ -119,7 +130,18 @@ class Agent:
             errors=list(values.get("errors") or []),
             usage=dict(values["usage"]) if values.get("usage") else None,
             interrupted=bool(snapshot.interrupts),
+            perception=dict(values["perception"]) if values.get("perception") else None,
         )
+
+
+def content_block(path: Path) -> dict[str, Any]:
+    """A file as LangChain's standard multimodal block; its type is checked from the bytes later."""
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {path}")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    kind = mime.split("/", 1)[0] if mime.startswith(("image/", "audio/")) else "file"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {"type": kind, "base64": data, "mime_type": mime, "name": path.name}
 
 
 @contextmanager

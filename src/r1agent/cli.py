@@ -71,18 +71,27 @@ def _with_agent(fn: Callable[[Any], T]) -> T:
 
 @app.command()
 def ask(
-    text: Annotated[str, typer.Argument(help="The customer's message.")],
+    text: Annotated[str, typer.Argument(help="The customer's message (may be empty with --audio/--image).")] = "",
     thread: Annotated[str | None, typer.Option(help="Continue this thread (default: a new one).")] = None,
     customer: Annotated[str | None, typer.Option(help="The customer's id (scopes private data).")] = None,
+    image: Annotated[list[Path] | None, typer.Option(help="An image (PNG, JPEG, WebP); repeatable.")] = None,
+    audio: Annotated[
+        list[Path] | None, typer.Option(help="A voice note (WAV, MP3, OGG, FLAC, M4A); repeatable.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Answer one customer turn."""
+    """Answer one customer turn (text, images, voice notes)."""
     from r1agent.nodes.perception import validate_text
     from r1agent.settings import Settings
 
     with _user_errors():
-        validate_text(text, max_chars=Settings().max_turn_chars)  # fail fast, before loading models
-        result = _with_agent(lambda agent: agent.ask(text, thread_id=thread, customer_id=customer))
+        files = [*(image or []), *(audio or [])]
+        for path in files:
+            if not path.is_file():
+                raise NotFoundError(f"no such file: {path}")
+        if not files:
+            validate_text(text, max_chars=Settings().max_turn_chars)  # fail fast, before loading models
+        result = _with_agent(lambda agent: agent.ask(text, thread_id=thread, customer_id=customer, attachments=files))
     if json_out:
         _print_json(result.to_dict())
         return

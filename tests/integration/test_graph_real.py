@@ -124,5 +124,5 @@ def test_bad_input_is_answered_and_the_thread_survives(agent: Agent) -> None:
     image = {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"}
     agent.graph.invoke({"messages": [HumanMessage(content=[image])]}, config)  # type: ignore[arg-type]
     state = agent.graph.get_state(config).values  # type: ignore[arg-type]
-    assert "not supported yet" in state["messages"][-1].content
+    assert "attachment-1: the image is truncated or corrupt" in state["messages"][-1].content
     assert len(state["messages"]) == 4  # turn one kept, the rejected turn answered

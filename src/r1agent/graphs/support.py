@@ -32,7 +32,16 @@ def build_graph(
     settings = deps.settings
     bind = functools.partial
     g = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    g.add_node("perceive", bind(perception.perceive, max_chars=settings.max_turn_chars))
+    g.add_node(
+        "perceive",
+        bind(
+            perception.perceive,
+            max_chars=settings.max_turn_chars,
+            max_attachments=settings.max_attachments,
+            images=deps.images,
+            audio=deps.audio,
+        ),
+    )
     g.add_node("reject", respond.reject)
     g.add_node("clarify", respond.clarify)
     g.add_node("detect_intent", bind(intent.detect_intent, classifier=deps.classifier))

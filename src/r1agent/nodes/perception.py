@@ -1,15 +1,27 @@
-"""perceive: normalise the customer's turn into text plus a list of attachments."""
+"""perceive: normalise the customer's turn into text, attachments and what was perceived in them.
+
+Attachments arrive as LangChain's standard content blocks (``{"type": "image"|"audio", "base64": ...,
+"mime_type": ...}``). Each is checked and perceived on its own: a bad file becomes an error naming it,
+and the rest of the turn is still answered. What the customer said in a voice note and the text found
+in an image join the typed text, so intent detection, entities (an order id in a screenshot) and
+retrieval see them.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from r1agent.context import Context
-from r1agent.errors import InputError
-from r1agent.state import Attachment, PerceiveUpdate, State, TurnError
+from r1agent.errors import InputError, R1AgentError
+from r1agent.intents.entities import normalize_spoken
+from r1agent.perception.types import AudioPerception, ImagePerception
+from r1agent.state import Attachment, PerceiveUpdate, Perception, State, TurnError
 
 _KINDS: dict[str, Literal["image", "audio", "file"]] = {
     "image": "image",
@@ -18,6 +30,23 @@ _KINDS: dict[str, Literal["image", "audio", "file"]] = {
     "input_audio": "audio",
     "file": "file",
 }
+
+
+class ImagePerceiver(Protocol):
+    def perceive(self, data: bytes, *, name: str, mime_type: str) -> ImagePerception: ...
+
+
+class AudioPerceiver(Protocol):
+    def perceive(self, data: bytes, *, name: str, mime_type: str) -> AudioPerception: ...
+
+
+@dataclass(frozen=True)
+class Block:
+    """One attachment as it arrived: metadata for state, bytes only for perception."""
+
+    attachment: Attachment
+    data: bytes | None
+    problem: str | None = None
 
 
 def validate_text(text: str, *, max_chars: int) -> str:
@@ -33,11 +62,16 @@ def validate_text(text: str, *, max_chars: int) -> str:
 
 
 def split_content(content: str | list[Any]) -> tuple[str, list[Attachment]]:
-    """Text and attachments from a message's content (a string or LangChain content blocks)."""
+    """Text and attachment metadata from a message's content (a string or LangChain content blocks)."""
+    text, blocks = read_blocks(content)
+    return text, [b.attachment for b in blocks]
+
+
+def read_blocks(content: str | list[Any]) -> tuple[str, list[Block]]:
     if isinstance(content, str):
         return content, []
     texts: list[str] = []
-    attachments: list[Attachment] = []
+    blocks: list[Block] = []
     for i, block in enumerate(content):
         if isinstance(block, str):
             texts.append(block)
@@ -46,16 +80,26 @@ def split_content(content: str | list[Any]) -> tuple[str, list[Attachment]]:
         if kind == "text":
             texts.append(str(block.get("text", "")))
             continue
-        data = block.get("base64") or block.get("data") or ""
-        attachments.append(
-            Attachment(
-                kind=_KINDS.get(kind, "file"),
-                mime_type=str(block.get("mime_type") or block.get("mimeType") or "application/octet-stream"),
-                name=str(block.get("name") or (block.get("extras") or {}).get("filename") or f"attachment-{i + 1}"),
-                size=len(data) * 3 // 4 if isinstance(data, str) else 0,
-            )
-        )
-    return "\n".join(t for t in texts if t), attachments
+        blocks.append(_read_block(block, i))
+    return "\n".join(t for t in texts if t), blocks
+
+
+def _read_block(block: dict[str, Any], index: int) -> Block:
+    raw = block.get("base64") or block.get("data") or (block.get("input_audio") or {}).get("data") or ""
+    extras = block.get("extras") or {}
+    meta = block.get("metadata") or {}
+    name = str(block.get("name") or extras.get("filename") or meta.get("filename") or f"attachment-{index + 1}")
+    mime = str(block.get("mime_type") or block.get("mimeType") or "application/octet-stream")
+    attachment = Attachment(kind=_KINDS.get(str(block.get("type")), "file"), mime_type=mime, name=name, size=0)
+    if not raw:
+        where = "by URL (not fetched: r1agent runs offline)" if block.get("url") else "without data"
+        return Block(attachment, None, f"{name}: sent {where}; attach the file's bytes")
+    try:
+        data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else bytes(raw)
+    except (binascii.Error, ValueError, TypeError):
+        return Block(attachment, None, f"{name}: the attachment is not valid base64")
+    attachment["size"] = len(data)
+    return Block(attachment, data)
 
 
 def last_human(messages: list[AnyMessage]) -> HumanMessage | None:
@@ -65,42 +109,65 @@ def last_human(messages: list[AnyMessage]) -> HumanMessage | None:
     return None
 
 
-def perceive(state: State, runtime: Runtime[Context], *, max_chars: int) -> PerceiveUpdate:
+def perceive(
+    state: State,
+    runtime: Runtime[Context],
+    *,
+    max_chars: int,
+    max_attachments: int = 8,
+    images: ImagePerceiver | None = None,
+    audio: AudioPerceiver | None = None,
+) -> PerceiveUpdate:
     # Every per-turn field is reset here, so nothing from the previous turn leaks into this one.
     update = PerceiveUpdate(
-        text="",
-        attachments=[],
-        errors=[],
-        intent=None,
-        sources=[],
-        tool_calls=[],
-        draft="",
-        thinking="",
-        cited=[],
-        logprob=None,
-        finished=None,
-        quality=None,
-        handoff=None,
+        text="", attachments=[], perception=Perception(images=[], audio=[]), errors=[], intent=None, sources=[],
+        tool_calls=[], draft="", thinking="", cited=[], logprob=None, finished=None, quality=None, handoff=None,
         usage={"input_tokens": 0, "output_tokens": 0},
-    )
+    )  # fmt: skip
     message = last_human(state["messages"])
     if message is None:
         update["errors"] = [TurnError(stage="perceive", message="no customer message in the input")]
         return update
-    text, attachments = split_content(message.content)
-    errors = [
-        TurnError(
-            stage="perceive",
-            message=f"{a['kind']} attachment {a['name']!r} ({a['mime_type']}) is not supported yet and was not read",
+    typed, blocks = read_blocks(message.content)
+    errors: list[TurnError] = []
+    if len(blocks) > max_attachments:
+        errors.append(
+            TurnError(
+                stage="perceive",
+                message=f"{len(blocks)} attachments; the limit is {max_attachments} a turn, "
+                f"so the last {len(blocks) - max_attachments} were not read",
+            )
         )
-        for a in attachments
-    ]
-    try:
-        update["text"] = validate_text(text, max_chars=max_chars)
-    except InputError as exc:
-        if text.strip() or not attachments:
+    perceived = Perception(images=[], audio=[])
+    heard: list[str] = []
+    seen: list[str] = []
+    for block in blocks[:max_attachments]:
+        try:
+            if block.problem is not None or block.data is None:
+                raise InputError(block.problem or f"{block.attachment['name']}: no data")
+            kind, name, mime = block.attachment["kind"], block.attachment["name"], block.attachment["mime_type"]
+            if kind == "image" and images is not None:
+                image = images.perceive(block.data, name=name, mime_type=mime)
+                perceived["images"].append(image)
+                if image["text"].strip():
+                    seen.append(image["text"].strip())
+            elif kind == "audio" and audio is not None:
+                voice = audio.perceive(block.data, name=name, mime_type=mime)
+                perceived["audio"].append(voice)
+                if voice["transcript"].strip():
+                    heard.append(normalize_spoken(voice["transcript"].strip()))
+            else:
+                raise InputError(f"{name}: {kind} attachments ({mime}) are not supported")
+        except R1AgentError as exc:  # a bad file (or a missing OCR engine) must not lose the turn
             errors.append(TurnError(stage="perceive", message=str(exc)))
-    update["attachments"] = attachments
+    combined = "\n".join(part for part in (typed.strip(), *heard, *seen) if part)
+    try:
+        update["text"] = validate_text(combined, max_chars=max_chars)
+    except InputError as exc:
+        if combined.strip() or not blocks:
+            errors.append(TurnError(stage="perceive", message=str(exc)))
+    update["attachments"] = [b.attachment for b in blocks]
+    update["perception"] = perceived
     update["errors"] = errors
     return update
 

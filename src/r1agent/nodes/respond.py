@@ -21,7 +21,8 @@ def citation_footer(sources: list[Source], cited: list[int]) -> str:
 
 def answer(state: State) -> MessagesUpdate:
     text = state.get("draft", "")
-    notes = [f"Note: {e}" for e in tool_errors(state) if e.rstrip(".") not in text]
+    unread = [f"{e['message']}." for e in state.get("errors") or [] if e["stage"] == "perceive"]
+    notes = [f"Note: {e}" for e in [*unread, *tool_errors(state)] if e.rstrip(".") not in text]
     footer = citation_footer(state.get("sources") or [], state.get("cited") or [])
     tools = [c["name"] for c in state.get("tool_calls") or [] if c["result"] is not None]
     if tools:
