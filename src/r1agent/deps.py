@@ -43,6 +43,8 @@ class Deps:
 
     def close(self) -> None:
         self.kb.close()
+        for tool in self.tools:
+            tool.close()
         close = getattr(self.tickets, "close", None)
         if callable(close):
             close()

@@ -189,3 +189,17 @@ def test_order_lookup_claims_after_sales_turns_only_when_they_name_an_order(tmp_
     named = Turn("I want to return #W2611340", "after_sales", {"order_id": ["#W2611340"]}, customer_id=None)
     chosen = choose_tool(tools, named)
     assert chosen is not None and chosen[0].name == "get_order_details" and chosen[2] == ["customer_id"]
+
+
+def test_tools_release_their_resources_and_can_close_twice(tmp_path: Any) -> None:
+    from r1agent.settings import Settings
+    from r1agent.tools.orders import make_tools
+
+    get_order = next(
+        t for t in make_tools(Settings(data_dir=tmp_path, cache_dir=tmp_path)) if t.name == "list_my_orders"
+    )
+    assert "#W" in list_orders.invoke({"customer_id": "james_li_5688"})
+    list_orders.close()
+    list_orders.close()
+    assert "#W" in list_orders.invoke({"customer_id": "james_li_5688"})  # reconnects lazily
+    Weather().close()  # the base no-op is safe on a tool that never ran

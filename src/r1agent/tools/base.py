@@ -72,6 +72,10 @@ class AgentTool(BaseTool):
                 args[name] = values[0]
         return args
 
+    def close(self) -> None:
+        """Release what the tool holds (connections, clients). Called once when the agent shuts down;
+        must be safe to call on a tool that never ran, and more than once."""
+
     def ask_for(self, missing: Sequence[str]) -> str:
         """What to ask the customer when arguments are missing (asking beats guessing)."""
         if CUSTOMER_ARG in missing:

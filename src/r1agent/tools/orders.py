@@ -494,6 +494,9 @@ class GetOrder(AgentTool):
     intents: frozenset[str] = frozenset({"order_status", "after_sales"})
     store: OrderStore
 
+    def close(self) -> None:
+        self.store.close()
+
     def serves(self, turn: Turn) -> bool:
         # A return or exchange of a named order starts from that order; a general after-sales question
         # ("what is your return policy?") is for the knowledge base, not a sign-in prompt.
@@ -513,6 +516,9 @@ class ListOrders(AgentTool):
     args_schema: type[BaseModel] = CustomerArgs
     intents: frozenset[str] = frozenset({"order_status"})
     store: OrderStore
+
+    def close(self) -> None:
+        self.store.close()
 
     def _run(self, customer_id: str) -> str:
         return format_orders(self.store.list_orders(customer_id))

@@ -588,6 +588,9 @@ class Weather(AgentTool):
     triggers: tuple[str, ...] = _TRIGGERS
     client: OpenMeteoClient
 
+    def close(self) -> None:
+        self.client.close()
+
     def serves(self, turn: Turn) -> bool:
         # "weather"/"forecast" suffice; rain, snow, umbrella and temperature also name products and
         # washing instructions ("rain boots", "patio umbrella"), so those need a place as well.
