@@ -195,7 +195,7 @@ def test_tools_release_their_resources_and_can_close_twice(tmp_path: Any) -> Non
     from r1agent.settings import Settings
     from r1agent.tools.orders import make_tools
 
-    get_order = next(
+    list_orders = next(
         t for t in make_tools(Settings(data_dir=tmp_path, cache_dir=tmp_path)) if t.name == "list_my_orders"
     )
     assert "#W" in list_orders.invoke({"customer_id": "james_li_5688"})
