@@ -5,6 +5,7 @@ sessions in ``.r1agent/test-cache`` (ignored by git) so a second run skips the G
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,8 @@ def real_deps(settings: Settings) -> Iterator[Deps]:
 @pytest.fixture(scope="session")
 def r1agent_cli() -> list[str]:
     return [sys.executable, "-m", "r1agent"]
+
+
+def run_cli(cli: list[str], env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the console script in a second process, as a user's script would."""
+    return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +23,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, 
     return env
 
 
-def run(cli: list[str], env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.mark.slow
 def test_ask_json_is_the_documented_contract(r1agent_cli: list[str], env: dict[str, str]) -> None:
-    done = run(r1agent_cli, env, "ask", "--json", "--customer", "james_li_5688", "Where is my order #W2611340?")
+    done = run_cli(r1agent_cli, env, "ask", "--json", "--customer", "james_li_5688", "Where is my order #W2611340?")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)  # stdout is exactly one JSON object
     for key in ("answer", "thinking", "intent", "sources", "tool_calls", "quality", "handoff", "thread_id"):
@@ -41,13 +38,13 @@ def test_ask_json_is_the_documented_contract(r1agent_cli: list[str], env: dict[s
     assert {"score", "signals"} <= set(out["quality"])
     assert out["handoff"] is None or {"ticket_id", "reason"} <= set(out["handoff"])
 
-    tools = run(r1agent_cli, env, "tools", "list", "--json")
+    tools = run_cli(r1agent_cli, env, "tools", "list", "--json")
     assert tools.returncode == 0, tools.stderr
     listed = {t["name"]: t for t in json.loads(tools.stdout)}
     assert listed["convert_units"]["distribution"] == "r1agent-units"
     assert listed["get_order_details"]["arguments"] == {"order_id": True, "customer_id": True}
 
-    listing = run(r1agent_cli, env, "kb", "list", "--json")
+    listing = run_cli(r1agent_cli, env, "kb", "list", "--json")
     assert listing.returncode == 0, listing.stderr
     assert {s["source"] for s in json.loads(listing.stdout)} == {"r1agent-demo/policy.md", "r1agent-demo/products.md"}
 
@@ -64,7 +61,7 @@ def test_ask_json_is_the_documented_contract(r1agent_cli: list[str], env: dict[s
 def test_bad_input_gets_a_message_and_an_exit_code(
     r1agent_cli: list[str], env: dict[str, str], args: tuple[str, ...], code: int, message: str
 ) -> None:
-    done = run(r1agent_cli, env, *args)
+    done = run_cli(r1agent_cli, env, *args)
     assert done.returncode == code, done.stderr
     assert message in done.stderr.replace("\n", " ")
     assert "Traceback" not in done.stderr
@@ -72,7 +69,7 @@ def test_bad_input_gets_a_message_and_an_exit_code(
 
 @pytest.mark.slow
 def test_unknown_thread_is_refused(r1agent_cli: list[str], env: dict[str, str]) -> None:
-    done = run(r1agent_cli, env, "ask", "--thread", "no-such-thread", "hello")
+    done = run_cli(r1agent_cli, env, "ask", "--thread", "no-such-thread", "hello")
     assert done.returncode == 3
     assert "unknown thread 'no-such-thread'" in done.stderr
     assert "Traceback" not in done.stderr

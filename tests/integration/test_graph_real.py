@@ -4,7 +4,6 @@ demo knowledge base, SQLite checkpoints and tickets. A second process (the CLI) 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from r1agent import Agent, Context, open_agent
 from r1agent.deps import Deps
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -63,14 +63,7 @@ def test_out_of_scope_is_handed_off_and_resumed_from_another_process(
     assert "world cup" in ticket.summary
 
     reply = "We can't predict matches, but our football kits are 20% off this week."
-    done = subprocess.run(
-        [*r1agent_cli, "handoff", "resume", ticket_id, "--reply", reply, "--json"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_cli(r1agent_cli, cli_env, "handoff", "resume", ticket_id, "--reply", reply, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["answer"] == reply
 

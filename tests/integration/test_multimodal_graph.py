@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -13,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from r1agent import Agent, Context, open_agent
 from r1agent.deps import Deps
+from tests.conftest import run_cli
 from tests.speech import speak
 
 pytestmark = pytest.mark.slow
@@ -83,25 +83,11 @@ def test_the_cli_takes_audio_and_prints_perception(
 ) -> None:
     env = {**cli_env, "R1AGENT_DATA_DIR": str(tmp_path_factory.mktemp("cli-mm"))}  # own Qdrant folder
     note = speak("What is your return policy?", tmp_path / "q.wav")
-    done = subprocess.run(
-        [*r1agent_cli, "ask", "--audio", str(note), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_cli(r1agent_cli, env, "ask", "--audio", str(note), "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert "return policy" in out["perception"]["audio"][0]["transcript"].lower()
     assert out["intent"]["label"] == "after_sales"
-    missing = subprocess.run(
-        [*r1agent_cli, "ask", "hi", "--image", str(tmp_path / "nope.png")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    missing = run_cli(r1agent_cli, env, "ask", "hi", "--image", str(tmp_path / "nope.png"), timeout=60)
     assert missing.returncode == 3
     assert "no such file" in missing.stderr
