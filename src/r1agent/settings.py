@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     max_history_messages: int = 8
     """How many earlier messages the model sees; bounds prompt size on long threads."""
 
+    # --- server and auth (LangGraph API) ---
+
+    # --- telemetry (OpenTelemetry) ---
+
     @property
     def checkpoint_path(self) -> Path:
         return self.data_dir / "threads.sqlite"
