@@ -53,6 +53,8 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 bench: install
+	$(BIN)/python benchmarks/turn.py
+	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/perception.py
 
 clean:
