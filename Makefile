@@ -10,7 +10,7 @@ PORT ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve ask chat test test-fast lint fmt bench clean
+.PHONY: install serve ask chat test test-fast lint fmt bench clean postgres
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml examples/r1agent-units/pyproject.toml scripts/system-de
 
 serve: install
 	$(BIN)/python scripts/serve.py $(if $(PORT),--port $(PORT),)
+
+# As root: start Debian's PostgreSQL with an r1agent role and database; prints the URL to export as
+# R1AGENT_POSTGRES_URL (the server) or R1AGENT_TEST_POSTGRES_URL (the Postgres tests).
+postgres:
+	bash scripts/start-postgres.sh
 
 ask: install
 	$(BIN)/r1agent ask "$(or $(Q),What is your return policy?)"

@@ -23,6 +23,8 @@ _EXPORTS = {
     "build_graph": "r1agent.graphs",
     "make_graph": "r1agent.graphs",
     "Settings": "r1agent.settings",
+    "InputState": "r1agent.state",
+    "OutputState": "r1agent.state",
 }
 
 if TYPE_CHECKING:
@@ -31,11 +33,14 @@ if TYPE_CHECKING:
     from r1agent.deps import Deps, build_deps
     from r1agent.graphs import build_graph, make_graph
     from r1agent.settings import Settings
+    from r1agent.state import InputState, OutputState
 
 __all__ = [
     "Agent",
     "Context",
     "Deps",
+    "InputState",
+    "OutputState",
     "Settings",
     "TurnResult",
     "__version__",
@@ -51,3 +56,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'r1agent' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    # The lazy exports are real attributes to users: list them for dir() and tab completion.
+    return sorted({*globals(), *__all__})

@@ -22,16 +22,20 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from r1agent.context import Context
 from r1agent.deps import Deps, build_deps, open_checkpointer
-from r1agent.errors import ConflictError, NotFoundError
+from r1agent.errors import ConfigurationError, ConflictError, NotFoundError
+from r1agent.feedback.store import Feedback, FeedbackStore, record_feedback
+from r1agent.feedback.turns import CheckpointHistory
 from r1agent.graphs import build_graph
 from r1agent.nodes.perception import validate_text
 from r1agent.settings import Settings
 from r1agent.state import InputState, OutputState, State
+from r1agent.telemetry import setup_telemetry
 
 
 @dataclass
@@ -57,6 +61,8 @@ class TurnResult:
 
 
 class Agent:
+    """A compiled r1agent graph with its checkpointer: ask turns, resume handoffs, read results."""
+
     def __init__(self, graph: CompiledStateGraph[State, Context, InputState, OutputState], deps: Deps) -> None:
         self.graph = graph
         self.deps = deps
@@ -112,6 +118,37 @@ class Agent:
         self.graph.invoke(Command(resume=reply), self._config(ticket.thread_id), context=ctx)
         return self.result(ticket.thread_id)
 
+    def feedback(
+        self,
+        thread_id: str,
+        rating: int,
+        comment: str | None = None,
+        turn: int | None = None,
+        *,
+        customer_id: str | None = None,
+    ) -> Feedback:
+        """Rate an answer of a thread from 1 to 5 (default: its last turn); rating it again replaces it.
+
+        ``customer_id``: act for that customer, whose threads only are found; None: a trusted caller
+        (the operator), any thread. See docs/feedback.md.
+        """
+        checkpointer = self.graph.checkpointer
+        if not isinstance(checkpointer, BaseCheckpointSaver):
+            raise ConfigurationError("feedback reads the thread's checkpoints: build the graph with a checkpointer")
+        settings = self.deps.settings
+        history = CheckpointHistory(checkpointer, self.deps.tickets, max_history=settings.max_history_messages)
+        with FeedbackStore(settings.feedback_path) as store:
+            return record_feedback(
+                store,
+                history,
+                thread_id,
+                customer_id,
+                rating,
+                comment=comment,
+                turn=turn,
+                max_comment_chars=settings.feedback_max_comment_chars,
+            )
+
     def result(self, thread_id: str) -> TurnResult:
         snapshot = self.graph.get_state(self._config(thread_id))
         values: dict[str, Any] = dict(snapshot.values)
@@ -146,7 +183,9 @@ def content_block(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def open_agent(settings: Settings | None = None, *, deps: Deps | None = None) -> Iterator[Agent]:
+    """An :class:`Agent` on durable threads; closes what it opened (models, stores, checkpointer) on exit."""
     settings = settings or (deps.settings if deps else Settings())
+    setup_telemetry(settings)  # once per process; R1AGENT_OTEL_EXPORTER=none (default) instruments nothing
     owned = deps is None
     deps = deps or build_deps(settings)
     try:

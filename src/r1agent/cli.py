@@ -16,8 +16,12 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from r1agent.errors import NotFoundError, R1AgentError
+from r1agent.evals.cli import eval_app
+from r1agent.feedback.cli import feedback_app
+from r1agent.training.cli import train_app
 
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A local customer-service agent on LangGraph.")
@@ -27,6 +31,9 @@ handoff_app = typer.Typer(no_args_is_help=True, help="The human side of handoffs
 app.add_typer(kb_app, name="kb")
 app.add_typer(handoff_app, name="handoff")
 app.add_typer(tools_app, name="tools")
+app.add_typer(eval_app, name="eval")
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(train_app, name="train")
 out = Console()
 err = Console(stderr=True)
 
@@ -51,7 +58,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except R1AgentError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: messages name extras like 'r1agent[train]', which rich would read as markup.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -120,7 +128,7 @@ def chat(
 
     from r1agent.app import open_agent
     from r1agent.context import Context
-    from r1agent.models.think import ThinkStreamSplitter
+    from r1agent.models.think import REASONING_KEY
 
     _quiet_libraries()
     with _user_errors(), open_agent() as agent:
@@ -138,7 +146,6 @@ def chat(
             if (ticket := agent.pending_ticket(thread_id)) is not None:
                 err.print(f"[yellow]waiting for a human agent (ticket {ticket})[/]")
                 continue
-            splitter = ThinkStreamSplitter(in_think=agent.deps.llm.opens_think)
             out.print("agent> ", end="")
             config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
             stream = agent.graph.stream(
@@ -151,10 +158,12 @@ def chat(
                 chunk, meta = cast("tuple[BaseMessage, dict[str, Any]]", item)
                 if meta.get("langgraph_node") != "reason" or not isinstance(chunk.content, str):
                     continue
-                for channel, piece in splitter.feed(chunk.content):
-                    out.print(piece, end="", style="dim italic" if channel == "thinking" else None, highlight=False)
-            for channel, piece in splitter.flush():
-                out.print(piece, end="", style="dim italic" if channel == "thinking" else None, highlight=False)
+                # The chat model streams the think trace apart from the answer (models/chat.py).
+                thought = chunk.additional_kwargs.get(REASONING_KEY)
+                if isinstance(thought, str) and thought:
+                    out.print(thought, end="", style="dim italic", highlight=False)
+                if chunk.content:
+                    out.print(chunk.content, end="", highlight=False)
             out.print()
             result = agent.result(thread_id)
             if result.handoff:

@@ -8,12 +8,17 @@ or the LangGraph server's ``context`` field). Live objects (models, stores) are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Context:
+    """Per-run knobs, sent with each ``invoke``/``stream`` (and each resume) as ``context=``."""
+
     customer_id: str | None = None
-    """The authenticated customer; tools that read private data are scoped to it."""
+    """The customer a run acts for when r1agent is embedded (``Agent.ask``, ``build_graph``): tools that read
+    private data are scoped to it. Under the LangGraph server it is ignored: the server's authenticated
+    customer wins (:func:`r1agent.server.identity.customer_for_run`), because a caller sets the context."""
     top_k: int = 3
     min_source_score: float = 0.2
     """Chunks less similar than this (cosine) are not shown to the model."""
@@ -28,3 +33,19 @@ class Context:
         """The run's token budget: what it asks for, never more than the settings' cap."""
         asked = cap if self.max_new_tokens is None else self.max_new_tokens
         return max(1, min(asked, cap))
+
+
+DEFAULT_CONTEXT = Context()
+
+
+def context_of(runtime: Any) -> Context:
+    """The run's context; the defaults when a caller ran the graph without ``context=`` (LangGraph then
+    hands nodes ``None``, and a node must not crash on a missing optional argument)."""
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return DEFAULT_CONTEXT
+    if isinstance(ctx, dict):  # a caller's plain mapping: the same fields, checked by the dataclass
+        return Context(**ctx)
+    if not isinstance(ctx, Context):
+        raise TypeError(f"the run's context must be r1agent.Context, not {type(ctx).__name__}")
+    return ctx

@@ -16,6 +16,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
+from r1agent.models.adapter import apply_adapter
 from r1agent.models.chat import ChatBackend, load_chat_model
 from r1agent.models.embeddings import load_embeddings
 from r1agent.nodes.perception import AudioPerceiver, ImagePerceiver
@@ -31,6 +32,8 @@ DEMO_SOURCE_PREFIX = "r1agent-demo/"
 
 @dataclass
 class Deps:
+    """The live objects the graph's nodes use; build them with :func:`build_deps`, close with :meth:`close`."""
+
     settings: Settings
     llm: ChatBackend
     embeddings: Embeddings
@@ -68,7 +71,8 @@ def build_deps(settings: Settings) -> Deps:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embeddings = load_embeddings(settings.embedding_model)
     kb = open_knowledge_base(settings, embeddings)
-    classifier = IntentClassifier.fit(load_taxonomy(settings.taxonomy), embeddings, cache_dir=settings.cache_dir)
+    taxonomy = load_taxonomy(settings.taxonomy, overlay=settings.intents_overlay_path)  # + reviewed corrections
+    classifier = IntentClassifier.fit(taxonomy, embeddings, cache_dir=settings.cache_dir)
     llm = load_chat_model(
         settings.model,
         cache_dir=settings.cache_dir,
@@ -77,6 +81,7 @@ def build_deps(settings: Settings) -> Deps:
         repetition_penalty=settings.repetition_penalty,
         torch_threads=settings.torch_threads,
     )
+    llm = apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
     return Deps(
         settings=settings,
         llm=llm,

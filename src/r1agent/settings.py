@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -20,7 +20,16 @@ def _xdg(var: str, fallback: str) -> Path:
     return Path(base) if base else Path.home() / fallback
 
 
+def _names(value: Any) -> Any:
+    """``otlp,prometheus`` (or a JSON list) from the environment as a list of names."""
+    if isinstance(value, str):
+        return [part.strip("\"' ").lower() for part in value.strip("[] ").split(",") if part.strip("\"' ")]
+    return value
+
+
 class Settings(BaseSettings):
+    """Process-wide settings from ``R1AGENT_*`` environment variables or a ``.env`` file."""
+
     model_config = SettingsConfigDict(env_prefix="R1AGENT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "r1agent")
@@ -79,8 +88,44 @@ class Settings(BaseSettings):
     """How many earlier messages the model sees; bounds prompt size on long threads."""
 
     # --- server and auth (LangGraph API) ---
+    auth_tokens: Path | None = None
+    """Bearer tokens of the LangGraph server: a JSON or YAML file mapping each token to
+    ``{identity, role}`` (role ``customer`` or ``agent``). None: the bundled demo tokens (docs/server.md)."""
 
     # --- telemetry (OpenTelemetry) ---
+    otel_exporter: Annotated[
+        list[Literal["none", "console", "otlp", "prometheus"]], NoDecode, BeforeValidator(_names)
+    ] = ["none"]
+    """Where traces and metrics go: ``none`` (nothing is instrumented), ``console`` (stderr), ``otlp``
+    (OTLP over HTTP), ``prometheus`` (metrics on 127.0.0.1); several with commas: ``otlp,prometheus``."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP base URL, e.g. ``http://127.0.0.1:4318`` (``/v1/traces`` and ``/v1/metrics`` are added).
+    None: the standard ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables, else ``http://localhost:4318``."""
+    prometheus_port: int = Field(default=9464, ge=0, le=65535)
+    """Port of the Prometheus ``/metrics`` endpoint, bound to 127.0.0.1 (0: any free port)."""
+    otel_max_attribute_chars: int = Field(default=16_384, ge=256)
+    """Longer span attribute values (prompts, state as JSON) are cut, at a point that splits no PII."""
+    mask_pii_in_logs: bool = True
+    """Mask e-mails, card and phone numbers, street addresses and customer ids in every log record."""
+
+    # --- feedback and training ---
+    adapter: Path | None = None
+    """A PEFT (LoRA) adapter folder, e.g. from ``r1agent train dpo``, merged into the chat model at start
+    (``pip install 'r1agent[train]'``). None: the model as it is. See docs/feedback.md."""
+    feedback_max_comment_chars: int = Field(default=2000, ge=1)
+    """Longer feedback comments are refused with a clear message."""
+    reward_satisfaction_weight: float = 2.0
+    """Reward per unit of the customer's rating, mapped to [-1, 1] (1 → -1, 3 → 0, 5 → 1)."""
+    reward_completion_weight: float = 1.5
+    """Reward when the turn's task completed: answered without a handoff, every tool call succeeded."""
+    reward_accuracy_weight: float = 1.0
+    """Reward per unit of the turn's quality score (in [0, 1])."""
+    reward_latency_budget_s: float = Field(default=3.0, gt=0)
+    """Turns slower than this are penalised, linearly up to ``reward_latency_weight`` at twice the budget."""
+    reward_latency_weight: float = Field(default=1.0, ge=0)
+    reward_min: float = -2.0
+    reward_max: float = 5.0
+    """A turn's reward is clipped to [reward_min, reward_max]."""
 
     @property
     def checkpoint_path(self) -> Path:
@@ -89,6 +134,15 @@ class Settings(BaseSettings):
     @property
     def tickets_path(self) -> Path:
         return self.data_dir / "tickets.sqlite"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.sqlite"
+
+    @property
+    def intents_overlay_path(self) -> Path:
+        """Reviewed intent examples from feedback, merged into the taxonomy when present."""
+        return self.data_dir / "intents.extra.csv"
 
     @property
     def qdrant_path(self) -> Path:

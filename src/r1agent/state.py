@@ -60,6 +60,8 @@ class ToolCall(TypedDict):
     """In the tool's own plain words; shown to the customer."""
     missing: list[str]
     """Required arguments not found in the turn: the agent asked for them instead of calling."""
+    answer: NotRequired[str]
+    """The tool's own customer-ready answer (see ``AgentTool.direct_answer``): the model is skipped."""
 
 
 class Quality(TypedDict):
@@ -109,6 +111,8 @@ class State(InputState):
 
 
 class OutputState(TypedDict, total=False):
+    """What a run returns: the thread's messages and what the last turn saw and decided."""
+
     messages: list[AnyMessage]
     perception: Perception
     intent: Intent | None

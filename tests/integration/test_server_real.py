@@ -1,69 +1,22 @@
 """The LangGraph server as users run it (``make serve`` -> scripts/serve.py -> ``langgraph dev``), on a
-free port on 127.0.0.1, driven by the official SDK."""
+free port on 127.0.0.1, driven by the official SDK: threads, each stream mode, interrupt and resume."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
+import itertools
+import json
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SERVE = REPO / "scripts" / "serve.py"
+from tests.langgraph_server import AGENT_TOKEN, JAMES_TOKEN, REPO, SERVE, Server
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    data = tmp_path_factory.mktemp("server-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("R1AGENT_")}
-    env.update(R1AGENT_DATA_DIR=str(data), R1AGENT_CACHE_DIR=str(cache_dir), R1AGENT_MAX_NEW_TOKENS="32")
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVE), "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    try:
-        while True:  # bounded: the deadline ends it
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}: {(data / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not answer /ok within 240 s")
-            time.sleep(1)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+RETURNS = "How long do I have to return an item?"
 
 
 def _run(coro: Any) -> Any:
@@ -71,17 +24,15 @@ def _run(coro: Any) -> Any:
 
 
 @pytest.mark.slow
-def test_handoff_interrupts_and_resumes_through_the_api(server: str) -> None:
-    from langgraph_sdk import get_client
-
+def test_handoff_interrupts_and_resumes_through_the_api(lg_server: Server) -> None:
     async def scenario() -> None:
-        client = get_client(url=server)
-        thread = await client.threads.create()
+        customer, agent = lg_server.client(JAMES_TOKEN), lg_server.client(AGENT_TOKEN)
+        thread = await customer.threads.create()
         tid = thread["thread_id"]
         question = {"messages": [{"role": "user", "content": "Who will win the football world cup?"}]}
-        out = await client.runs.wait(tid, "r1agent", input=question)
+        out = await customer.runs.wait(tid, "r1agent", input=question)
         assert out["handoff"]["reason"] == "out_of_scope"
-        state = await client.threads.get(tid)
+        state = await customer.threads.get(tid)
         assert state["status"] == "interrupted"
         (interrupt,) = next(iter(state["interrupts"].values()))
         payload = interrupt["value"]
@@ -91,26 +42,25 @@ def test_handoff_interrupts_and_resumes_through_the_api(server: str) -> None:
         assert payload["ticket_id"] == out["handoff"]["ticket_id"]
         assert "football" in payload["summary"]
 
-        resumed = await client.runs.wait(tid, "r1agent", command={"resume": "A colleague here: no predictions!"})
+        # The human agent's reply resumes the customer's thread.
+        resumed = await agent.runs.wait(tid, "r1agent", command={"resume": "A colleague here: no predictions!"})
         assert resumed["messages"][-1]["content"] == "A colleague here: no predictions!"
         assert resumed["handoff"]["status"] == "resolved"
-        assert (await client.threads.get(tid))["status"] == "idle"
+        assert (await customer.threads.get(tid))["status"] == "idle"
 
     _run(scenario())
 
 
 @pytest.mark.slow
-def test_updates_stream_shows_each_node_and_context_is_per_run(server: str) -> None:
-    from langgraph_sdk import get_client
-
+def test_updates_stream_shows_each_node_and_context_is_per_run(lg_server: Server) -> None:
     async def scenario() -> list[str]:
-        client = get_client(url=server)
+        client = lg_server.client(JAMES_TOKEN)
         thread = await client.threads.create()
         nodes: list[str] = []
         async for part in client.runs.stream(
             thread["thread_id"],
             "r1agent",
-            input={"messages": [{"role": "user", "content": "How long do I have to return an item?"}]},
+            input={"messages": [{"role": "user", "content": RETURNS}]},
             context={"quality_threshold": 0.0, "max_new_tokens": 16},
             stream_mode="updates",
         ):
@@ -120,6 +70,99 @@ def test_updates_stream_shows_each_node_and_context_is_per_run(server: str) -> N
 
     nodes = _run(scenario())
     assert nodes == ["perceive", "detect_intent", "retrieve", "reason", "score_quality", "answer"]
+
+
+@pytest.mark.slow
+def test_values_stream_ends_with_the_turns_full_state(lg_server: Server) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        client = lg_server.client(JAMES_TOKEN)
+        thread = await client.threads.create()
+        return [
+            part.data
+            async for part in client.runs.stream(
+                thread["thread_id"],
+                "r1agent",
+                input={"messages": [{"role": "user", "content": RETURNS}]},
+                context={"quality_threshold": 0.0, "max_new_tokens": 16},
+                stream_mode="values",
+            )
+            if part.event == "values"
+        ]
+
+    values = _run(scenario())
+    assert len(values) >= 3  # the input, then one snapshot per step
+    assert [m["type"] for m in values[0]["messages"]] == ["human"]
+    last = values[-1]
+    assert last["intent"]["label"] == "after_sales"
+    assert last["sources"] and last["quality"]["threshold"] == 0.0
+    assert last["messages"][-1]["type"] == "ai" and last["messages"][-1]["content"]
+    assert "thinking" in last and "draft" not in last  # the graph's output schema, not its internals
+
+
+@pytest.mark.slow
+def test_messages_stream_sends_the_answer_token_by_token(lg_server: Server) -> None:
+    """``messages-tuple``: (chunk, metadata) pairs. The reason node's chunks are the answer as it is written;
+    joined, they are the answer the customer gets."""
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        client = lg_server.client(JAMES_TOKEN)
+        thread = await client.threads.create()
+        chunks = [
+            part.data[0]
+            async for part in client.runs.stream(
+                thread["thread_id"],
+                "r1agent",
+                input={"messages": [{"role": "user", "content": RETURNS}]},
+                context={"quality_threshold": 0.0, "max_new_tokens": 24},
+                stream_mode="messages-tuple",
+            )
+            if part.event == "messages" and part.data[1].get("langgraph_node") == "reason"
+        ]
+        return chunks, (await client.threads.get_state(thread["thread_id"]))["values"]
+
+    chunks, state = _run(scenario())
+    assert len(chunks) > 3, "the answer streams in pieces, not as one message"
+    assert {c["type"] for c in chunks} == {"AIMessageChunk"}
+    text = "".join(c["content"] for c in chunks)
+    # The answer node's message is the draft plus its sources footer (nodes/respond.py).
+    assert state["messages"][-1]["content"].partition("\n\nSources: ")[0] == text.strip()
+    assert "<think>" not in text and "</think>" not in text
+
+
+@pytest.mark.slow
+def test_messages_mode_accumulates_partial_messages(lg_server: Server) -> None:
+    """``messages``: the server accumulates chunks into ``messages/partial`` events (what chat UIs render)."""
+
+    async def scenario() -> tuple[list[Any], dict[str, Any]]:
+        client = lg_server.client(JAMES_TOKEN)
+        thread = await client.threads.create()
+        events = [
+            (part.event, part.data)
+            async for part in client.runs.stream(
+                thread["thread_id"],
+                "r1agent",
+                input={"messages": [{"role": "user", "content": RETURNS}]},
+                context={"quality_threshold": 0.0, "max_new_tokens": 24},
+                stream_mode="messages",
+            )
+        ]
+        return events, (await client.threads.get_state(thread["thread_id"]))["values"]
+
+    events, state = _run(scenario())
+    kinds = {kind for kind, _ in events}
+    assert {"messages/metadata", "messages/partial", "messages/complete"} <= kinds
+    metadata: dict[str, Any] = {}
+    for kind, data in events:
+        if kind == "messages/metadata":
+            metadata.update(data)
+    partials = [
+        data[0]["content"]
+        for kind, data in events
+        if kind == "messages/partial" and metadata[data[0]["id"]]["metadata"]["langgraph_node"] == "reason"
+    ]
+    assert len(partials) > 3
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(partials))
+    assert state["messages"][-1]["content"].partition("\n\nSources: ")[0] == partials[-1].strip()
 
 
 def test_an_explicit_port_that_is_taken_is_an_error() -> None:
@@ -132,3 +175,36 @@ def test_an_explicit_port_that_is_taken_is_an_error() -> None:
         )
     assert done.returncode == 2
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+
+
+def test_the_server_config_has_absolute_paths_and_a_checkpointer_only_with_postgres() -> None:
+    sys.path.insert(0, str(SERVE.parent))
+    try:
+        import serve  # scripts/serve.py
+    finally:
+        sys.path.remove(str(SERVE.parent))
+    source = json.loads((REPO / "langgraph.json").read_text())
+    assert source["auth"]["path"] == "./src/r1agent/server/auth.py:auth"
+    assert source["checkpointer"]["path"] == "./src/r1agent/server/checkpointer.py:checkpointer"
+
+    plain = serve.effective_config(REPO, postgres=False)
+    assert "checkpointer" not in plain  # the server keeps its own default
+    assert plain["auth"]["path"] == f"{REPO}/src/r1agent/server/auth.py:auth"
+    assert plain["auth"]["disable_studio_auth"] is True  # no Studio bypass of the tokens
+    assert plain["graphs"]["r1agent"] == f"{REPO}/src/r1agent/graphs/support.py:make_graph"
+    assert plain["dependencies"] == [str(REPO)]
+    assert Path(plain["env"]).is_absolute()
+    with_pg = serve.effective_config(REPO, postgres=True)
+    assert with_pg["checkpointer"]["path"] == f"{REPO}/src/r1agent/server/checkpointer.py:checkpointer"
+
+
+def test_reload_needs_the_default_state_dir(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SERVE), "--reload", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--reload" in done.stderr

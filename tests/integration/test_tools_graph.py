@@ -60,6 +60,9 @@ def test_arithmetic_goes_to_the_calculator(agent: Agent) -> None:
     (call,) = turn.tool_calls
     assert call["name"] == "calculator"
     assert (call["result"] or "").endswith("= 12")
+    # The exact result is the answer: no model paraphrase, so no handoff for a right tool result.
+    assert turn.answer.startswith("15/100*80 = 12.")
+    assert turn.handoff is None and turn.usage == {"input_tokens": 0, "output_tokens": 0}
 
 
 def test_the_example_plugin_is_used_by_the_agent(agent: Agent) -> None:

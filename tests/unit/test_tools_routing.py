@@ -203,3 +203,42 @@ def test_tools_release_their_resources_and_can_close_twice(tmp_path: Any) -> Non
     list_orders.close()
     assert "#W" in list_orders.invoke({"customer_id": "james_li_5688"})  # reconnects lazily
     Weather().close()  # the base no-op is safe on a tool that never ran
+
+
+def test_a_tool_whose_result_speaks_for_itself_answers_without_the_model() -> None:
+    from r1agent.nodes.reasoning import reason
+    from r1agent.tools.calculator import Calculator
+
+    class NoModel:  # reaching the model would be the bug
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"the model was used ({name})")
+
+    state = _state("what is 15% of 80?", _intent("out_of_scope"))
+    update = act(state, _runtime(), tools=[Calculator()])
+    (call,) = update["tool_calls"]
+    assert call["answer"] == "15/100*80 = 12."
+    drafted = reason({**state, **update}, _runtime(), {}, llm=NoModel(), max_history=4, max_new_tokens=8)  # type: ignore[typeddict-item,arg-type]
+    assert drafted["draft"] == "15/100*80 = 12."
+    assert drafted["usage"] == {"input_tokens": 0, "output_tokens": 0}
+
+
+def test_tools_without_a_direct_answer_leave_the_wording_to_the_model() -> None:
+    from r1agent.nodes.reasoning import direct_answer
+
+    state = _state("where is #W1234567", _intent("order_status", order_id=["#W1234567"]))
+    update = act(state, _runtime(), tools=[GetOrder()])
+    assert "answer" not in update["tool_calls"][0]
+    assert direct_answer({**state, **update}) is None  # type: ignore[typeddict-item]
+
+
+def test_nodes_run_with_the_default_context_when_a_caller_passes_none() -> None:
+    from r1agent.context import DEFAULT_CONTEXT, context_of
+
+    assert context_of(Runtime(context=None)) is DEFAULT_CONTEXT
+    assert context_of(Runtime(context={"top_k": 5})).top_k == 5  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"r1agent\.Context"):
+        context_of(Runtime(context=42))  # type: ignore[arg-type]
+    update = act(
+        _state("where is #W1234567", _intent("order_status", order_id=["#W1234567"])), Runtime(), tools=[GetOrder()]
+    )
+    assert update["tool_calls"][0]["missing"] == ["customer_id"]  # no context: nobody signed in

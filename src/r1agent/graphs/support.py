@@ -29,6 +29,20 @@ GRAPH_NAME = "r1agent"
 def build_graph(
     deps: Deps, *, checkpointer: Checkpointer = None, store: Any = None
 ) -> CompiledStateGraph[State, Context, InputState, OutputState]:
+    """The support graph, compiled: run it on its own or add it as a node of another LangGraph graph.
+
+    Args:
+        deps: the live models, stores and tools (``r1agent.deps.build_deps(Settings())``); the caller
+            owns them and closes them (``deps.close()``).
+        checkpointer: where threads persist. Required on its own for handoffs (``interrupt`` needs
+            one); leave it ``None`` inside a parent graph, which then checkpoints r1agent's steps in its
+            own threads.
+        store: an optional LangGraph store, passed through (r1agent's nodes do not use one).
+
+    Input is :class:`~r1agent.state.InputState` (``messages``; the last is the customer's turn), output
+    :class:`~r1agent.state.OutputState`. Send a :class:`~r1agent.context.Context` as ``context=`` on
+    every call, resumes included: the nodes read their per-run knobs from it. See docs/embedding.md.
+    """
     settings = deps.settings
     bind = functools.partial
     g = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
@@ -84,8 +98,11 @@ def build_graph(
 def _server_deps() -> Deps:
     from r1agent.deps import build_deps
     from r1agent.settings import Settings
+    from r1agent.telemetry import setup_telemetry
 
-    return build_deps(Settings())
+    settings = Settings()
+    setup_telemetry(settings)  # the server's runs are traced and measured like open_agent's
+    return build_deps(settings)
 
 
 def make_graph() -> CompiledStateGraph[State, Context, InputState, OutputState]:

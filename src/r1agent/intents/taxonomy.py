@@ -29,7 +29,9 @@ def default_taxonomy_path() -> Path:
     return Path(str(resources.files("r1agent") / "data" / "intents.yaml"))
 
 
-def load_taxonomy(path: Path | None = None) -> Taxonomy:
+def load_taxonomy(path: Path | None = None, *, overlay: Path | None = None) -> Taxonomy:
+    """The taxonomy at ``path`` (default: the retail demo), plus the ``text,label`` rows of ``overlay``
+    when that file exists: reviewed corrections from feedback (``data_dir/intents.extra.csv``)."""
     path = path or default_taxonomy_path()
     if not path.is_file():
         raise ConfigurationError(f"taxonomy file not found: {path}")
@@ -40,6 +42,8 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
         taxonomy = _from_csv(path)
     else:
         raise ConfigurationError(f"{path}: a taxonomy is a .yaml or .csv file, not {suffix or 'no suffix'}")
+    if overlay is not None and overlay.is_file():
+        taxonomy = Taxonomy(taxonomy.examples + _from_csv(overlay).examples, taxonomy.descriptions)
     counts = {label: sum(1 for _, lab in taxonomy.examples if lab == label) for label in taxonomy.labels}
     if len(counts) < 2:
         raise ConfigurationError(f"{path}: a taxonomy needs at least two labels, found {len(counts)}")

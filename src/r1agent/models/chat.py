@@ -5,6 +5,10 @@ dequantises it on every start (~25 s), so it is converted once into a safetensor
 dir and loaded from there afterwards (well under a second). ``R1AGENT_MODEL`` points at any other
 local folder, e.g. DeepSeek-R1-Distill-Qwen-7B, which loads in bf16 with ``device_map="auto"`` when
 CUDA is present.
+
+The chat model keeps an R1 ``<think>`` trace apart from the answer in what it returns *and* in what it
+streams (:class:`ThinkingChatHuggingFace`): a LangGraph client in ``messages`` mode, or any LangChain
+consumer, shows ``content`` (the answer) and finds the trace as a standard reasoning block.
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from r1agent.errors import ConfigurationError
+from r1agent.models.think import CLOSE, REASONING_KEY, Channel, ThinkStreamSplitter, route_think
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +71,90 @@ class Measurement:
     model stopped by itself rather than at the token budget. None when unknown."""
 
 
+class ThinkingChatHuggingFace(ChatHuggingFace):
+    """``ChatHuggingFace`` whose replies keep the ``<think>`` trace out of ``content``.
+
+    ``content`` is the answer alone, so any chat UI shows only that; the trace goes to
+    ``additional_kwargs["reasoning_content"]``, which ``content_blocks`` exposes as a standard
+    ``{"type": "reasoning"}`` block. ``_generate`` (invoke) and ``_stream`` (``.stream()``, LangGraph's
+    ``messages`` mode) route the text through the same :class:`ThinkStreamSplitter`, so the streamed
+    answer is exactly the returned one. A reasoning model's replies always carry the key (empty when it
+    did not think), which tells readers the split is done; other models' replies never do.
+    """
+
+    opens_think: bool = False
+    """The prompt ends inside ``<think>``: generated text starts as a trace."""
+    may_think: bool = False
+    """The model knows the think tags (R1 and other reasoning models): text before the first tag is held
+    back until a tag shows whether it was a trace (only a closing tag) or the answer."""
+
+    def _splitter(self) -> ThinkStreamSplitter:
+        return ThinkStreamSplitter(in_think=self.opens_think, undecided=self.may_think and not self.opens_think)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        stream: bool | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        result = super()._generate(messages, stop=stop, run_manager=run_manager, stream=stream, **kwargs)
+        generations: list[ChatGeneration] = []
+        for generation in result.generations:
+            raw = generation.message.content if isinstance(generation.message.content, str) else generation.text
+            thinking, answer = route_think(raw, starts_in_think=self.opens_think, undecided=self.may_think)
+            extra = {REASONING_KEY: thinking} if self.may_think or thinking else {}
+            message = AIMessage(
+                content=answer, additional_kwargs=extra, response_metadata=generation.message.response_metadata
+            )
+            generations.append(ChatGeneration(message=message, generation_info=generation.generation_info))
+        return ChatResult(generations=generations, llm_output=result.llm_output)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        splitter = self._splitter()
+        keyed = not self.may_think  # a reasoning model's reply carries the key from its first chunk on
+
+        def pieces() -> Iterator[ChatGenerationChunk]:
+            # No run_manager below: the pipeline would report its raw pieces, tags and trace included, as
+            # tokens. LangChain reports each chunk yielded here instead.
+            for raw in super(ThinkingChatHuggingFace, self)._stream(messages, stop=stop, run_manager=None, **kwargs):
+                yield from _chunks(splitter.feed(raw.text), raw.generation_info)
+            yield from _chunks(splitter.flush(), None)
+
+        for chunk in pieces():
+            if not keyed:
+                chunk.message.additional_kwargs.setdefault(REASONING_KEY, "")
+                keyed = True
+            yield chunk
+
+
+def _chunk(channel: Channel, text: str, info: dict[str, Any] | None = None) -> ChatGenerationChunk:
+    if channel == "thinking":
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", additional_kwargs={REASONING_KEY: text}), generation_info=info
+        )
+    return ChatGenerationChunk(message=AIMessageChunk(content=text), generation_info=info)
+
+
+def _chunks(routed: Iterable[tuple[Channel, str]], info: dict[str, Any] | None) -> Iterator[ChatGenerationChunk]:
+    for channel, text in routed:
+        if text:
+            yield _chunk(channel, text, info)
+
+
 @dataclass
 class LocalChatModel:
     """A transformers model in this process, exposed as a LangChain chat model."""
 
     name: str
-    chat: ChatHuggingFace
+    chat: ThinkingChatHuggingFace
     model: Any
     tokenizer: Any
     opens_think: bool = False
@@ -173,9 +259,14 @@ def load_chat_model(
     )
     name = DEFAULT_NAME if folder is None else path.name
     llm = HuggingFacePipeline(pipeline=generator, model_id=name)
-    chat = ChatHuggingFace(llm=llm, tokenizer=tokenizer, model_id=name)
     probe = tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
     )
     opens_think = str(probe).rstrip().endswith("<think>")
+    # R1's think tags are vocabulary entries; a model without them never writes a trace.
+    may_think = opens_think or CLOSE in tokenizer.get_vocab()
+    chat = ThinkingChatHuggingFace(
+        llm=llm, tokenizer=tokenizer, model_id=name, opens_think=opens_think, may_think=may_think
+    )
+    chat.metadata = {"ls_provider": "huggingface", "ls_model_name": name}  # how traces name the model (run metadata)
     return LocalChatModel(name=name, chat=chat, model=model, tokenizer=tokenizer, opens_think=opens_think)

@@ -15,10 +15,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from r1agent.context import Context
+from r1agent.context import Context, context_of
 from r1agent.errors import InputError
 from r1agent.intents.taxonomy import OUT_OF_SCOPE
 from r1agent.nodes.acting import tool_errors
+from r1agent.server.identity import customer_for_run
 from r1agent.state import Handoff, HandoffReason, MessagesUpdate, State
 from r1agent.tickets import Ticket, TicketStore, summarize, ticket_id_for
 
@@ -47,7 +48,7 @@ def open_ticket(
         Ticket(
             id=ticket_id_for(thread_id, turn),
             thread_id=thread_id,
-            customer_id=runtime.context.customer_id,
+            customer_id=customer_for_run(config, context_of(runtime)),
             reason=reason,
             summary=summarize(history),
             draft=state.get("draft", ""),

@@ -7,7 +7,7 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from r1agent.context import Context
+from r1agent.context import Context, context_of
 from r1agent.intents import IntentClassifier, extract_entities, wants_human
 from r1agent.intents.taxonomy import OUT_OF_SCOPE
 from r1agent.state import Intent, IntentUpdate, State
@@ -48,9 +48,9 @@ def route_after_intent(state: State, runtime: Runtime[Context], *, tools: Sequen
     if intent["wants_human"]:
         return "open_ticket"
     # Before out-of-scope: a tool may serve what the shop's taxonomy calls out of scope (weather, sums).
-    if choose_tool(tools, turn_for_tools(state, runtime.context)) is not None:
+    if choose_tool(tools, turn_for_tools(state, context_of(runtime))) is not None:
         return "act"
-    sure = intent["confidence"] >= runtime.context.intent_threshold
+    sure = intent["confidence"] >= context_of(runtime).intent_threshold
     if sure and intent["label"] == OUT_OF_SCOPE:
         return "open_ticket"
     if sure and intent["label"] == SMALL_TALK:

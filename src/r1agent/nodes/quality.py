@@ -23,7 +23,7 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from r1agent.context import Context
+from r1agent.context import Context, context_of
 from r1agent.state import Quality, QualityUpdate, State
 
 WEIGHTS = {"intent": 1.0, "evidence": 1.0, "groundedness": 1.5, "fluency": 0.5}
@@ -87,7 +87,7 @@ def score_quality(state: State, runtime: Runtime[Context]) -> QualityUpdate:
     signals, sanity = signals_for(state)
     return QualityUpdate(
         quality=Quality(
-            score=round(sanity * combine(signals), 4), signals=signals, threshold=runtime.context.quality_threshold
+            score=round(sanity * combine(signals), 4), signals=signals, threshold=context_of(runtime).quality_threshold
         )
     )
 

@@ -2,7 +2,8 @@
 
 Retrieved text and tool output go into the prompt inside tagged blocks and are labelled as data, so a
 planted instruction in a document reads as content to quote, not a command. The R1 ``<think>`` trace
-is split off here and stored apart from the draft answer.
+arrives split off by the chat model (or is split here, for a model that does not) and is stored apart
+from the draft answer.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from r1agent.context import Context
+from r1agent.context import Context, context_of
 from r1agent.models.chat import ChatBackend
-from r1agent.models.think import split_think
+from r1agent.models.think import reply_parts
 from r1agent.state import ReasonUpdate, Source, State, ToolCall, Usage
 
 SYSTEM_PROMPT = """You are the customer-service assistant of an online shop.
@@ -71,6 +72,15 @@ def _outcome(call: ToolCall) -> str:
     return f"ERROR: {call['error']}" if call["error"] is not None else call["result"] or ""
 
 
+def direct_answer(state: State) -> str | None:
+    """The tools' own answer when every call this turn succeeded with one (``AgentTool.direct_answer``)."""
+    calls = state.get("tool_calls") or []
+    answers = [c.get("answer") for c in calls]
+    if not calls or any(a is None for a in answers):
+        return None
+    return " ".join(a for a in answers if a)
+
+
 def cited_indexes(answer: str, n_sources: int) -> list[int]:
     """1-based source numbers the answer cites, ignoring numbers that name no source."""
     found = {int(m.group(1)) for m in _CITATION.finditer(answer)}
@@ -86,12 +96,20 @@ def reason(
     max_history: int,
     max_new_tokens: int,
 ) -> ReasonUpdate:
+    if (direct := direct_answer(state)) is not None:
+        return ReasonUpdate(
+            draft=direct,
+            thinking="",
+            cited=[],
+            logprob=None,
+            finished=True,
+            usage=Usage(input_tokens=0, output_tokens=0),
+        )
     prompt = build_prompt(state, max_history=max_history)
-    budget = runtime.context.token_budget(max_new_tokens)
+    budget = context_of(runtime).token_budget(max_new_tokens)
     reply = llm.chat.invoke(prompt, config, pipeline_kwargs={"max_new_tokens": budget})
-    raw = reply.content if isinstance(reply.content, str) else str(reply.content)
-    thinking, answer = split_think(raw, starts_in_think=llm.opens_think)
-    measured = llm.measure(prompt, raw)
+    thinking, answer, completion = reply_parts(reply, starts_in_think=llm.opens_think)
+    measured = llm.measure(prompt, completion)
     return ReasonUpdate(
         draft=answer,
         thinking=thinking,

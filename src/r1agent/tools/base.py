@@ -8,7 +8,9 @@ A tool is an :class:`AgentTool`: a LangChain ``BaseTool`` with a pydantic argume
   schema field from the turn's entity of the same name (``order_id`` from the ``order_id`` entity).
 
 ``customer_id`` is special: it is never read from the message, always injected from the run's
-authenticated context, so a customer cannot ask for someone else's data by typing their id.
+customer, so a customer cannot ask for someone else's data by typing their id. Under the LangGraph
+server that is the authenticated customer, whatever the run's ``context`` claims (the ``act`` node sets
+``Turn.customer_id`` from :func:`r1agent.server.identity.customer_for_run`).
 
 Tools are installed through the entry-point group ``r1agent.tools`` (built-ins use it too): each entry
 point names a :data:`ToolFactory`, a callable taking the :class:`~r1agent.settings.Settings` and
@@ -71,6 +73,12 @@ class AgentTool(BaseTool):
             if values and name != CUSTOMER_ARG:
                 args[name] = values[0]
         return args
+
+    def direct_answer(self, result: str) -> str | None:
+        """The customer's answer in the tool's own words, when the result speaks for itself (a computed
+        number): the graph then answers with it and skips the model, which can only restate it, and
+        worse. None (the default): the model writes the answer from the result."""
+        return None
 
     def close(self) -> None:
         """Release what the tool holds (connections, clients). Called once when the agent shuts down;

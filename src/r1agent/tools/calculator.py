@@ -551,6 +551,10 @@ class Calculator(AgentTool):
         shown = normalise_operators(expression)
         return f"{shown} = {format_number(evaluate(shown))}"
 
+    def direct_answer(self, result: str) -> str:
+        # An exact computation is the answer; a small model paraphrasing it can only add mistakes.
+        return f"{result}."
+
 
 def make_tools(settings: Settings) -> list[AgentTool]:
     return [Calculator()]
