@@ -18,7 +18,8 @@ if [ -z "${version:-}" ]; then
   pg_createcluster "$version" "$cluster" >/dev/null
   port=$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c {print $3}')
 fi
-pg_ctlcluster "$version" "$cluster" status >/dev/null 2>&1 || pg_ctlcluster "$version" "$cluster" start
+# Start-up chatter ("Removed stale pid file.") goes to stderr: stdout is only the URL, which callers capture.
+pg_ctlcluster "$version" "$cluster" status >/dev/null 2>&1 || pg_ctlcluster "$version" "$cluster" start >&2
 as_postgres() { runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -qtA "$@"; }
 for _ in $(seq 1 30); do  # bounded wait: the server accepts connections a moment after start
   as_postgres <<<"SELECT 1" >/dev/null 2>&1 && break
