@@ -44,11 +44,12 @@ MIN_CASES = 150
 # How many cases of each kind. Those the chat model answers cost ~3.5 s of CPU each on the default stack;
 # CI runs the whole suite in under 6 minutes, so they are kept near 90 and the rest are routing cases
 # that end before the model (handoffs, requests for a missing argument).
+AFTER_SALES_PER_TYPE = 3
 ORDER_STATUS_CASES = 12
-LIST_CASES = 5
-OTHER_ORDER_CASES = 6
-PRODUCT_CASES = 10
-SIGNED_OUT_AFTER_SALES = 12
+LIST_CASES = 4
+OTHER_ORDER_CASES = 5
+PRODUCT_CASES = 8
+SIGNED_OUT_AFTER_SALES = 18
 
 ATTRIBUTION = (
     "retail.jsonl in this folder is derived from the retail domain of tau-bench "
@@ -78,7 +79,6 @@ POLICY: list[tuple[str, str, list[str]]] = [
     ("after_sales", "Where does my refund go when I send items back?", ["original payment method"]),
     ("after_sales", "I paid with a gift card; when do I get the money back if I cancel?", ["immediately"]),
     ("account", "How do you check that I am who I say I am before you look at my account?", ["email"]),
-    ("account", "Which kinds of payment method can be saved on my profile?", ["gift card", "paypal", "credit card"]),
     ("account", "Are you able to change the default address stored on my profile?", ["default address"]),
 ]  # fmt: skip
 
@@ -123,6 +123,9 @@ OUT_OF_SCOPE = [
     "How far away is the moon?",
     "Can you teach me some basic Spanish phrases?",
     "Plan a three-day trip to Kyoto for me.",
+    "What's the meaning of life?",
+    "Can you do my taxes for me?",
+    "Which football team should I support?",
 ]
 
 HUMAN = [
@@ -168,6 +171,7 @@ NO_CITY = [
     "Will it snow tomorrow, what does the forecast say?",
     "What's the forecast for the weekend?",
     "How's the weather looking?",
+    "Any weather warnings for tomorrow?",
 ]
 ORDER_STATUS = [
     "Hi, can you tell me the status of order {oid}?",
@@ -276,10 +280,16 @@ def build(source: Path) -> list[Case]:
     train = [t for t in owned if t[0] == "tasks_train.json"]
     rng.shuffle(train)
 
-    # After-sales requests, one per dev task (the dev tasks hold every action type).
+    # After-sales requests from the dev tasks (they hold every action type), at most a few per type.
+    per_type: Counter[str] = Counter()
+    requests = []
+    for t in dev:
+        per_type[t[3]["name"]] += 1
+        if per_type[t[3]["name"]] <= AFTER_SALES_PER_TYPE:
+            requests.append(t)
     signed_out = [t for t in train if t[3]["name"] in AFTER_SALES][:SIGNED_OUT_AFTER_SALES]
     used = {t[3]["kwargs"]["order_id"] for t in dev + signed_out}
-    for n, (name, i, task, action) in enumerate(dev):
+    for n, (name, i, task, action) in enumerate(requests):
         oid, user = action["kwargs"]["order_id"], task["user_id"]
         order = orders[oid]
         text = after_sales_text(action, order)
@@ -408,7 +418,9 @@ def build(source: Path) -> list[Case]:
                 handoff=False,
             )
         )
-    for n, text in enumerate(["Can you show me my orders?", "What have I ordered from you so far?"]):
+    for n, text in enumerate(
+        ["Can you show me my orders?", "What have I ordered from you so far?", "List my recent purchases please."]
+    ):
         cases.append(
             case(
                 f"clarify/orders-signed-out-{n:02d}",

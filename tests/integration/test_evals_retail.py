@@ -28,21 +28,22 @@ MAX_NEW_TOKENS = "8"
 """Enough for the short facts (a status, a sum) and cheap: the model's time is mostly reading the prompt."""
 # No timed assertion here (house rule: speed lives in benchmarks); the run's time is in its summary.
 
-# Measured on the default stack with --max-new-tokens 8 (docs/evals.md): intent accuracy 0.974, macro-F1
-# 0.969, tool selection 0.993, arguments 1.0, no leak 1.0, citations 1.0, refusals 1.0, handoff recall 1.0,
-# precision 0.493, facts in the candidate 0.189, pass rate 0.570. Floors a little below.
+# Measured on the default stack with --max-new-tokens 8 (docs/evals.md): intent accuracy 0.965, macro-F1
+# 0.947, tool selection 0.993, arguments 1.0, no leak 1.0, citations 1.0, refusals 1.0, handoff recall 1.0,
+# precision 0.541, facts in the candidate 0.206, pass rate 0.629. Floors a little below; the exact ones
+# (1.0) are decisions the code makes, not the model. Requests for a person are checked exactly below.
 FLOORS = {
     "intent_accuracy": 0.93,
-    "intent_macro_f1": 0.92,
+    "intent_macro_f1": 0.91,
     "tool_selection_accuracy": 0.97,
     "tool_args_accuracy": 1.0,
     "no_leak": 1.0,
     "citation_validity": 1.0,
     "refusal_accuracy": 1.0,
-    "handoff_recall": 1.0,
-    "handoff_precision": 0.35,
-    "facts_candidate": 0.1,
-    "pass_rate": 0.45,
+    "handoff_recall": 0.95,  # 1.0 measured, but one out-of-scope turn (taken for small talk) is caught by the gate
+    "handoff_precision": 0.4,
+    "facts_candidate": 0.12,
+    "pass_rate": 0.5,
 }
 
 
@@ -74,7 +75,7 @@ def test_the_suite_meets_its_floors(run: dict[str, Any]) -> None:
     reasons = Counter(c.expect.handoff_reason for c in load_suite().cases if c.expect.handoff)
     assert summary["handoff"]["by_reason"]["requested"] == reasons["requested"]
     assert summary["handoff"]["by_reason"]["out_of_scope"] >= reasons["out_of_scope"] - 2
-    assert summary["by_tag"]["clarify"] >= 0.95  # measured 0.96: one clarify case is answered instead
+    assert summary["by_tag"]["clarify"] >= 0.95  # measured 0.97: one signed-out request's intent is missed
     assert summary["run"]["context"]["max_new_tokens"] == int(MAX_NEW_TOKENS)
     assert summary["run"]["model"] == "SmolLM2-135M-Instruct"
 
