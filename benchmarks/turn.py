@@ -62,7 +62,9 @@ class ModelClock:
 
 def overhead(turns: int, max_new_tokens: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), max_new_tokens=max_new_tokens)
+        # The answer cache off: the questions repeat, and this measures the model's path (benchmarks/cache.py
+        # measures the cache's).
+        settings = Settings(data_dir=Path(tmp), max_new_tokens=max_new_tokens, answer_cache=False)
         deps = build_deps(settings)
         clock = ModelClock()
         # Instance attributes shadow the methods: only this benchmark's deps are timed.

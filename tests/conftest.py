@@ -39,7 +39,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path, cache_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, cache_dir=cache_dir, max_new_tokens=96)
+    # The answer cache off: the session shares one knowledge base, and a test asking a question another test
+    # asked must still reach the model. The cache has its own tests (test_answer_cache*.py).
+    return Settings(data_dir=data_dir, cache_dir=cache_dir, max_new_tokens=96, answer_cache=False)
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +52,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         R1AGENT_DATA_DIR=str(settings.data_dir),
         R1AGENT_CACHE_DIR=str(settings.cache_dir),
         R1AGENT_MAX_NEW_TOKENS=str(settings.max_new_tokens),
+        R1AGENT_ANSWER_CACHE=str(settings.answer_cache).lower(),
     )
     return env
 

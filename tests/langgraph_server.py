@@ -58,7 +58,13 @@ def running_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("R1AGENT_")}
-    child_env.update(R1AGENT_DATA_DIR=str(data_dir), R1AGENT_CACHE_DIR=str(cache_dir), R1AGENT_MAX_NEW_TOKENS="32")
+    # The answer cache off, as in tests/conftest.py: tests that repeat a question must reach the model.
+    child_env.update(
+        R1AGENT_DATA_DIR=str(data_dir),
+        R1AGENT_CACHE_DIR=str(cache_dir),
+        R1AGENT_MAX_NEW_TOKENS="32",
+        R1AGENT_ANSWER_CACHE="false",
+    )
     child_env.update(env or {})
     log = state_dir / f"server-{port}.log"
     with log.open("w") as sink:

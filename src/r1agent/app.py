@@ -55,6 +55,8 @@ class TurnResult:
     interrupted: bool = False
     perception: dict[str, Any] | None = None
     """What was read from attachments: OCR text and tags per image, transcript and segments per voice note."""
+    cached: bool = False
+    """The answer came from the semantic answer cache: no retrieval, no model call (``usage`` is zero)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,6 +170,7 @@ class Agent:
             usage=dict(values["usage"]) if values.get("usage") else None,
             interrupted=bool(snapshot.interrupts),
             perception=dict(values["perception"]) if values.get("perception") else None,
+            cached=bool(values.get("cached")),
         )
 
 

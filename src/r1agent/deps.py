@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from r1agent.errors import ConfigurationError
+from r1agent.guardrails import ContentFilter
 from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
+from r1agent.knowledge.cache import AnswerCache
 from r1agent.models.adapter import apply_adapter
 from r1agent.models.chat import ChatBackend, load_chat_model
 from r1agent.models.embeddings import load_embeddings
@@ -43,6 +46,10 @@ class Deps:
     tools: tuple[AgentTool, ...] = field(default_factory=tuple)
     images: ImagePerceiver | None = None
     audio: AudioPerceiver | None = None
+    answer_cache: AnswerCache | None = None
+    """The semantic answer cache (``R1AGENT_ANSWER_CACHE``); None: every knowledge turn runs the model."""
+    content_filter: ContentFilter = field(default_factory=ContentFilter.load)
+    """The input content filter (``R1AGENT_BLOCKLIST``); the shipped default list unless given."""
 
     def close(self) -> None:
         self.kb.close()
@@ -66,22 +73,59 @@ def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> Knowledge
     )
 
 
+def open_answer_cache(settings: Settings, kb: KnowledgeBase) -> AnswerCache | None:
+    if not settings.answer_cache:
+        return None
+    return AnswerCache(
+        kb,
+        min_similarity=settings.answer_cache_min_similarity,
+        ttl_s=settings.answer_cache_ttl_s,
+        max_entries=settings.answer_cache_max_entries,
+    )
+
+
+def load_llm(settings: Settings) -> ChatBackend:
+    """The chat model: on the server at ``R1AGENT_LLM_URL`` when set, else a local transformers folder."""
+    if settings.llm_url is None:
+        llm = load_chat_model(
+            settings.model,
+            cache_dir=settings.cache_dir,
+            device=settings.device,
+            max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            torch_threads=settings.torch_threads,
+        )
+        return apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
+    if settings.adapter is not None:
+        # The weights live on the server: an adapter is the server's to load (vLLM: --enable-lora).
+        raise ConfigurationError("R1AGENT_ADAPTER cannot apply to a remote model (R1AGENT_LLM_URL): load it there")
+    try:
+        from r1agent.models.remote import load_remote_chat_model
+    except ImportError as exc:
+        raise ConfigurationError(
+            "R1AGENT_LLM_URL needs the OpenAI-compatible client: pip install 'r1agent[remote]'"
+        ) from exc
+    return load_remote_chat_model(
+        settings.llm_url,
+        settings.llm_model,
+        api_key=settings.llm_api_key,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        temperature=settings.llm_temperature,
+        max_new_tokens=settings.max_new_tokens,
+        think=settings.llm_think,
+    )
+
+
 def build_deps(settings: Settings) -> Deps:
     """Everything the graph needs, from settings alone."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    content_filter = ContentFilter.load(settings.blocklist)  # first: a bad list fails before models load
     embeddings = load_embeddings(settings.embedding_model)
     kb = open_knowledge_base(settings, embeddings)
     taxonomy = load_taxonomy(settings.taxonomy, overlay=settings.intents_overlay_path)  # + reviewed corrections
     classifier = IntentClassifier.fit(taxonomy, embeddings, cache_dir=settings.cache_dir)
-    llm = load_chat_model(
-        settings.model,
-        cache_dir=settings.cache_dir,
-        device=settings.device,
-        max_new_tokens=settings.max_new_tokens,
-        repetition_penalty=settings.repetition_penalty,
-        torch_threads=settings.torch_threads,
-    )
-    llm = apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
+    llm = load_llm(settings)
     return Deps(
         settings=settings,
         llm=llm,
@@ -90,6 +134,8 @@ def build_deps(settings: Settings) -> Deps:
         classifier=classifier,
         tickets=SqliteTicketStore(settings.tickets_path),
         tools=tuple(loaded.tool for loaded in load_plugins(settings)),
+        content_filter=content_filter,
+        answer_cache=open_answer_cache(settings, kb),
         # Both load their models on first use: a text-only deployment pays nothing for them.
         images=TesseractPerceiver(max_bytes=settings.max_image_bytes, ocr_languages=settings.ocr_languages),
         audio=WhisperPerceiver(

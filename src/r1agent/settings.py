@@ -42,12 +42,35 @@ class Settings(BaseSettings):
     embedding_model: Path | None = None
     """A local sentence-transformers folder. None: the bundled all-MiniLM-L6-v2."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int | None = None
+    torch_threads: int | None = Field(default=None, ge=1)
+    """CPU threads of the local model. None: half the CPU cores, at least 1 (see models/chat.py)."""
     max_new_tokens: int = 192
     """Upper bound on generated tokens; a run's Context may ask for fewer, never more. R1 models
     think at length before answering: give them 1024 or more."""
     repetition_penalty: float = 1.1
     """Small greedy models loop without it; 1.0 turns it off."""
+
+    # --- remote model server ---
+    llm_url: str | None = None
+    """An OpenAI-compatible inference server (vLLM, SGLang, TGI, ``transformers serve``), e.g.
+    ``http://127.0.0.1:8000/v1``. Set: the chat model runs there and ``model`` is not loaded. See
+    docs/scale-out.md."""
+    llm_model: str | None = None
+    """The model's name on that server (vLLM: the served model name or path). Required with ``llm_url``."""
+    llm_api_key: SecretStr | None = None
+    """Bearer token of the server (vLLM ``--api-key``). None: no key is sent."""
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest wait for the server: to connect, and between two streamed pieces (a whole non-streamed reply)."""
+    llm_max_retries: int = Field(default=1, ge=0, le=5)
+    """Retries of a failed request (connection refused, 5xx, timeout) before the turn gets an error."""
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """0: greedy, as the local backend decodes. DeepSeek recommends 0.6 for R1 models (less looping)."""
+    llm_think: Literal["auto", "none", "opened"] = "auto"
+    """How the server's replies carry an R1 trace when it does not split it off itself (a server that does,
+    like vLLM with ``--reasoning-parser deepseek_r1``, is understood whatever this says). ``auto``: text
+    before a first ``</think>`` is the trace (held back from the stream until a tag or the end decides);
+    ``opened``: the server's chat template opens the trace, so replies start as thinking; ``none``: the
+    model never thinks, its answer streams as it comes."""
 
     taxonomy: Path | None = None
     """Intent taxonomy: YAML (see data/intents.yaml) or CSV with text,label. None: the retail demo."""
@@ -58,6 +81,13 @@ class Settings(BaseSettings):
     collection: str = "r1agent_kb"
     seed_demo_kb: bool = True
     """Ingest the bundled retail policy and catalogue when the collection is empty."""
+    answer_cache: bool = True
+    """Answer a repeated knowledge question from the semantic answer cache (docs/performance.md). Only
+    public knowledge turns are cached, never a turn that used a tool, an attachment or an earlier turn."""
+    answer_cache_min_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
+    """Cosine similarity of the questions' embeddings for a hit: rewordings, not related questions."""
+    answer_cache_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    answer_cache_max_entries: int = Field(default=10_000, ge=1)
 
     postgres_url: SecretStr | None = None
     """Postgres checkpointer. None: SQLite file in ``data_dir``."""
@@ -91,6 +121,18 @@ class Settings(BaseSettings):
     auth_tokens: Path | None = None
     """Bearer tokens of the LangGraph server: a JSON or YAML file mapping each token to
     ``{identity, role}`` (role ``customer`` or ``agent``). None: the bundled demo tokens (docs/server.md)."""
+
+    # --- server limits ---
+    rate_limit_per_minute: float = Field(default=30.0, ge=0)
+    """Requests that start work (runs, streams, feedback) per authenticated caller and minute, as a
+    token bucket refilling at this rate (docs/server.md). 0: no limit."""
+    rate_limit_burst: int = Field(default=10, ge=1)
+    """How many of those a caller may send at once before the per-minute rate applies."""
+    rate_limit_reads_per_minute: float = Field(default=600.0, ge=0)
+    """Every other authenticated request (reads, searches) per caller and minute. 0: no limit."""
+    rate_limit_reads_burst: int = Field(default=120, ge=1)
+    rate_limit_max_callers: int = Field(default=20_000, ge=1)
+    """Callers tracked at once; idle callers (whose bucket is full again) are dropped first."""
 
     # --- telemetry (OpenTelemetry) ---
     otel_exporter: Annotated[
@@ -126,6 +168,12 @@ class Settings(BaseSettings):
     reward_min: float = -2.0
     reward_max: float = 5.0
     """A turn's reward is clipped to [reward_min, reward_max]."""
+
+    # --- guardrails ---
+    blocklist: Path | None = None
+    """The content filter's rules: a YAML file like ``r1agent/data/blocklist.yaml`` or a text file with
+    one regex a line. None: the shipped default list (threats, other customers' data, weapons, malware,
+    prompt injection). See docs/guardrails.md."""
 
     @property
     def checkpoint_path(self) -> Path:

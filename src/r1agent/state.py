@@ -108,6 +108,8 @@ class State(InputState):
     usage: NotRequired[Usage]
     quality: NotRequired[Quality | None]
     handoff: NotRequired[Handoff | None]
+    cached: NotRequired[bool | None]
+    """The answer came from the semantic answer cache (None: the turn never looked)."""
 
 
 class OutputState(TypedDict, total=False):
@@ -122,6 +124,7 @@ class OutputState(TypedDict, total=False):
     quality: Quality | None
     handoff: Handoff | None
     errors: list[TurnError]
+    cached: bool | None
 
 
 # Partial updates, one per node: mypy checks a node only writes what it owns.
@@ -142,6 +145,7 @@ class PerceiveUpdate(TypedDict, total=False):
     quality: Quality | None
     handoff: Handoff | None
     messages: list[AnyMessage]
+    cached: bool | None
 
 
 class IntentUpdate(TypedDict):
@@ -150,6 +154,17 @@ class IntentUpdate(TypedDict):
 
 class RetrieveUpdate(TypedDict):
     sources: list[Source]
+
+
+class RecallUpdate(TypedDict, total=False):
+    cached: bool
+    draft: str
+    thinking: str
+    sources: list[Source]
+    cited: list[int]
+    logprob: float | None
+    finished: bool | None
+    usage: Usage
 
 
 class ActUpdate(TypedDict, total=False):

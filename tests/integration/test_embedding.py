@@ -85,7 +85,7 @@ def test_support_turn_is_delegated_to_r1agent(real_deps: Deps) -> None:
     parent_steps = [node for ns, node in steps if not ns]
     inner = [node for ns, node in steps if ns and ns[0].startswith(f"{parent_agent.SUPPORT_NODE}:")]
     assert parent_steps == ["router", parent_agent.SUPPORT_NODE]
-    assert inner == ["perceive", "detect_intent", "retrieve", "reason", "score_quality", "answer"]
+    assert inner == ["perceive", "detect_intent", "recall", "retrieve", "reason", "score_quality", "remember", "answer"]
 
     state = parent.get_state(_config("delegate")).values
     assert state["route"] == "support"

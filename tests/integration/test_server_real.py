@@ -69,7 +69,7 @@ def test_updates_stream_shows_each_node_and_context_is_per_run(lg_server: Server
         return nodes
 
     nodes = _run(scenario())
-    assert nodes == ["perceive", "detect_intent", "retrieve", "reason", "score_quality", "answer"]
+    assert nodes == ["perceive", "detect_intent", "recall", "retrieve", "reason", "score_quality", "remember", "answer"]
 
 
 @pytest.mark.slow

@@ -188,6 +188,9 @@ def eval_settings(base: Settings, *, data_dir: Path | None = None) -> Iterator[S
                     "qdrant_api_key": None,
                     "postgres_url": None,
                     "seed_demo_kb": True,
+                    # Every case must measure the model: a case answered from an earlier case's cached
+                    # answer would score that earlier case twice.
+                    "answer_cache": False,
                     "weather_geocoding_url": stub.geocoding_url,
                     "weather_forecast_url": stub.forecast_url,
                 }

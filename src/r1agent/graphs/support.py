@@ -1,12 +1,15 @@
 """The support graph: wiring only. Node logic lives in ``r1agent.nodes``.
 
-perceive ─┬─ reject (unreadable turn) ──────────────────────────────────────────► END
-          └─ detect_intent ─┬─ act ─┬─ clarify (a tool argument is missing) ───────► END
-                            │       └──────┐
-                            ├─ retrieve ───┼─ reason ─ score_quality ─┬─ answer ──► END
-                            ├─ (small talk)┘                          │
-                            └─ open_ticket ◄──────────────────────────┘
-                                  └─ await_human (interrupt) ───────────────────► END
+perceive ─┬─ reject (unreadable turn) ─► END
+          └─ detect_intent ─┬─ refuse (the content filter blocks the turn) ─► END
+                            ├─ act ─┬─ clarify (a tool argument is missing) ─► END
+                            │       └─► reason
+                            ├─ recall ─┬─ (cached answer) ─► score_quality
+                            │          └─ retrieve ─► reason
+                            ├─ (small talk) ─► reason
+                            └─ (wants a human, out of scope) ─► open_ticket
+reason ─► score_quality ─┬─ remember ─► answer ─► END
+                         └─ (below the threshold) ─► open_ticket ─► await_human (interrupt) ─► END
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from langgraph.types import Checkpointer
 
 from r1agent.context import Context
 from r1agent.deps import Deps
-from r1agent.nodes import acting, handoff, intent, perception, quality, reasoning, respond, retrieval
+from r1agent.nodes import acting, cache, handoff, intent, perception, quality, reasoning, respond, retrieval
 from r1agent.state import InputState, OutputState, State
 
 GRAPH_NAME = "r1agent"
@@ -57,10 +60,14 @@ def build_graph(
         ),
     )
     g.add_node("reject", respond.reject)
+    g.add_node("refuse", bind(respond.refuse, content_filter=deps.content_filter))
     g.add_node("clarify", respond.clarify)
     g.add_node("detect_intent", bind(intent.detect_intent, classifier=deps.classifier))
     g.add_node("act", bind(acting.act, tools=deps.tools))
     g.add_node("retrieve", bind(retrieval.retrieve, kb=deps.kb))
+    answers, model, cap = deps.answer_cache, deps.llm.name, settings.max_new_tokens
+    g.add_node("recall", bind(cache.recall, cache=answers, model=model, max_new_tokens=cap))
+    g.add_node("remember", bind(cache.remember, cache=answers, model=model, max_new_tokens=cap))
     g.add_node(
         "reason",
         bind(
@@ -79,18 +86,24 @@ def build_graph(
     g.add_conditional_edges("perceive", perception.route_after_perceive, ["detect_intent", "reject"])
     g.add_conditional_edges(
         "detect_intent",
-        bind(intent.route_after_intent, tools=deps.tools),
-        ["act", "retrieve", "reason", "open_ticket"],
+        bind(respond.route_after_intent, tools=deps.tools, content_filter=deps.content_filter),
+        # A knowledge turn looks in the answer cache first (``recall``), and retrieves on a miss.
+        {"act": "act", "retrieve": "recall", "reason": "reason", "open_ticket": "open_ticket", "refuse": "refuse"},
     )
+    g.add_conditional_edges("recall", cache.route_after_recall, ["score_quality", "retrieve"])
     g.add_conditional_edges("act", acting.route_after_act, ["clarify", "reason"])
     g.add_edge("clarify", END)
     g.add_edge("retrieve", "reason")
     g.add_edge("reason", "score_quality")
-    g.add_conditional_edges("score_quality", quality.route_after_quality, ["answer", "open_ticket"])
+    g.add_conditional_edges(
+        "score_quality", quality.route_after_quality, {"answer": "remember", "open_ticket": "open_ticket"}
+    )
+    g.add_edge("remember", "answer")
     g.add_edge("open_ticket", "await_human")
     g.add_edge("await_human", END)
     g.add_edge("answer", END)
     g.add_edge("reject", END)
+    g.add_edge("refuse", END)
     return g.compile(checkpointer=checkpointer, store=store, name=GRAPH_NAME)
 
 

@@ -122,6 +122,29 @@ class KnowledgeBase:
                     self.add_file(file, source=source)
         return self._conn
 
+    @property
+    def client(self) -> QdrantClient:
+        """The Qdrant client, opened (and the demo seeded) on first use; the answer cache shares it."""
+        return self._client
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embeddings.embed_query(text)
+
+    def revision(self) -> str:
+        """Changes whenever the knowledge changes (kept in the collection's metadata, so every process
+        sharing a Qdrant server sees it): what cached answers were written under. Empty: no knowledge."""
+        if not self._client.collection_exists(self._collection):
+            return ""
+        metadata = self._client.get_collection(self._collection).config.metadata or {}
+        return str(metadata.get("revision", ""))
+
+    def _touch(self) -> None:
+        self._client.update_collection(self._collection, metadata={"revision": uuid.uuid4().hex})
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -177,6 +200,7 @@ class KnowledgeBase:
                 for i, (c, vector) in enumerate(zip(chunks, vectors, strict=True))
             ]
             self._client.upsert(self._collection, points=points, wait=True)
+        self._touch()
         return IngestReport(source=source, chunks=len(chunks))
 
     def _delete_source(self, source: str) -> None:
@@ -189,6 +213,7 @@ class KnowledgeBase:
         if source not in self.sources():
             raise NotFoundError(f"no such source in the knowledge base: {source}")
         self._delete_source(source)
+        self._touch()
 
     def sources(self) -> dict[str, int]:
         """Each source with its number of chunks."""

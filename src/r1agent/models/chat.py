@@ -237,8 +237,10 @@ def load_chat_model(
     path = folder or default_model_folder(cache_dir)
     if not (path / "config.json").is_file():
         raise ConfigurationError(f"R1AGENT_MODEL is not a transformers model folder: {path}")
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
+    # Half the cores by default: decoding is memory-bound, so more threads add little, and on a busy machine
+    # (the server's other requests, the embedder) they fight for the cores: on 2 cores shared with other
+    # work, 2 torch threads decoded at 1.1 tok/s against 6.5 with 1 (benchmarks/decode.py --threads).
+    torch.set_num_threads(torch_threads or max(1, (os.cpu_count() or 2) // 2))
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     kwargs: dict[str, Any] = {"local_files_only": True}
     if use_cuda:

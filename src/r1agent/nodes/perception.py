@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -30,6 +32,10 @@ _KINDS: dict[str, Literal["image", "audio", "file"]] = {
     "input_audio": "audio",
     "file": "file",
 }
+MAX_NAME_CHARS = 100
+# A lone UTF-16 surrogate (a broken client, a JSON "\ud83d" escape) is no character: tokenizers raise on it
+# and UTF-8 stores (SQLite tickets) refuse it. It becomes U+FFFD, the replacement character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ImagePerceiver(Protocol):
@@ -51,7 +57,7 @@ class Block:
 
 def validate_text(text: str, *, max_chars: int) -> str:
     """The one check on a turn's text, shared by the CLI and the graph."""
-    cleaned = text.replace("\x00", "").strip()
+    cleaned = _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", "")).strip()
     if not cleaned:
         raise InputError("the message is empty: type a question for the agent")
     if len(cleaned) > max_chars:
@@ -88,7 +94,7 @@ def _read_block(block: dict[str, Any], index: int) -> Block:
     raw = block.get("base64") or block.get("data") or (block.get("input_audio") or {}).get("data") or ""
     extras = block.get("extras") or {}
     meta = block.get("metadata") or {}
-    name = str(block.get("name") or extras.get("filename") or meta.get("filename") or f"attachment-{index + 1}")
+    name = safe_name(str(block.get("name") or extras.get("filename") or meta.get("filename") or ""), index)
     mime = str(block.get("mime_type") or block.get("mimeType") or "application/octet-stream")
     attachment = Attachment(kind=_KINDS.get(str(block.get("type")), "file"), mime_type=mime, name=name, size=0)
     if not raw:
@@ -100,6 +106,15 @@ def _read_block(block: dict[str, Any], index: int) -> Block:
         return Block(attachment, None, f"{name}: the attachment is not valid base64")
     attachment["size"] = len(data)
     return Block(attachment, data)
+
+
+def safe_name(raw: str, index: int) -> str:
+    """An attachment's name as messages show it: the last part of a path, printable characters only (no
+    bidi overrides or zero-width tricks), at most 100 characters. The name is the sender's text: it is
+    never opened as a path, and it must not flood or disguise the answer that names a bad file."""
+    base = re.split(r"[\\/]", raw)[-1]
+    clean = "".join(ch for ch in base if ch.isprintable() and unicodedata.category(ch) != "Cf").strip()
+    return clean[:MAX_NAME_CHARS] or f"attachment-{index + 1}"
 
 
 def last_human(messages: list[AnyMessage]) -> HumanMessage | None:
@@ -122,12 +137,17 @@ def perceive(
     update = PerceiveUpdate(
         text="", attachments=[], perception=Perception(images=[], audio=[]), errors=[], intent=None, sources=[],
         tool_calls=[], draft="", thinking="", cited=[], logprob=None, finished=None, quality=None, handoff=None,
+        cached=None,
         usage={"input_tokens": 0, "output_tokens": 0},
     )  # fmt: skip
     message = last_human(state["messages"])
     if message is None:
         update["errors"] = [TurnError(stage="perceive", message="no customer message in the input")]
         return update
+    if _has_surrogates(message.content):
+        # Replaced in the thread too (same message id): history replays and tickets must not carry it.
+        message = message.model_copy(update={"content": _scrub(message.content)})
+        update["messages"] = [message]
     typed, blocks = read_blocks(message.content)
     errors: list[TurnError] = []
     if len(blocks) > max_attachments:
@@ -170,6 +190,20 @@ def perceive(
     update["perception"] = perceived
     update["errors"] = errors
     return update
+
+
+def _has_surrogates(content: str | list[Any]) -> bool:
+    parts = [content] if isinstance(content, str) else [b if isinstance(b, str) else b.get("text") for b in content]
+    return any(isinstance(p, str) and _LONE_SURROGATE.search(p) for p in parts)
+
+
+def _scrub(content: str | list[Any]) -> str | list[Any]:
+    if isinstance(content, str):
+        return _LONE_SURROGATE.sub("\ufffd", content)
+    return [
+        _scrub(b) if isinstance(b, str) else ({**b, "text": _scrub(b["text"])} if isinstance(b.get("text"), str) else b)
+        for b in content
+    ]
 
 
 def route_after_perceive(state: State) -> Literal["detect_intent", "reject"]:

@@ -1,7 +1,10 @@
 """reason: ask the chat model for an answer grounded in the turn's sources and tool results.
 
 Retrieved text and tool output go into the prompt inside tagged blocks and are labelled as data, so a
-planted instruction in a document reads as content to quote, not a command. The R1 ``<think>`` trace
+planted instruction in a document reads as content to quote, not a command. Their ``<`` and ``>`` are
+escaped (:func:`r1agent.guardrails.escape_data`), so no document, tool result or OCR text can close a
+block early, open a think trace or spell a chat-template token; the customer's own words keep their
+text but lose any tag they try to forge (:func:`r1agent.guardrails.neutralize_tags`). The R1 ``<think>`` trace
 arrives split off by the chat model (or is split here, for a model that does not) and is stored apart
 from the draft answer.
 """
@@ -15,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from r1agent.context import Context, context_of
+from r1agent.guardrails import escape_data, neutralize_tags
 from r1agent.models.chat import ChatBackend
 from r1agent.models.think import reply_parts
 from r1agent.state import ReasonUpdate, Source, State, ToolCall, Usage
@@ -37,7 +41,7 @@ def build_prompt(state: State, *, max_history: int) -> list[BaseMessage]:
     tool_calls = state.get("tool_calls") or []
     intent = state.get("intent")
     grounded = bool(sources or tool_calls) or intent is None or intent["label"] != "small_talk"
-    question = state.get("text", "")
+    question = neutralize_tags(state.get("text", ""))  # typed text, transcripts and OCR text alike
     if grounded:
         # Evidence sits next to the question, not in the system prompt: small models ground far
         # better on what is close to the end of the prompt (measured: groundedness 0.07 -> 0.19).
@@ -47,7 +51,7 @@ def build_prompt(state: State, *, max_history: int) -> list[BaseMessage]:
         # Only the visible conversation: earlier think traces and tool chatter are not replayed.
         if isinstance(message, HumanMessage | AIMessage) and isinstance(message.content, str):
             role = HumanMessage if isinstance(message, HumanMessage) else AIMessage
-            history.append(role(content=message.content))
+            history.append(role(content=neutralize_tags(message.content)))
     system = SYSTEM_PROMPT if grounded else SMALL_TALK_PROMPT
     return [SystemMessage(content=system), *history, HumanMessage(content=question)]
 
@@ -56,7 +60,8 @@ def _sources_block(sources: list[Source]) -> str:
     if not sources:
         return "<sources>\n(no matching documents)\n</sources>"
     lines = [
-        f"[{i}] {s['title'] or s['source']}\n{s['text'][:MAX_SOURCE_CHARS]}" for i, s in enumerate(sources, start=1)
+        f"[{i}] {escape_data(s['title'] or s['source'])}\n{escape_data(s['text'][:MAX_SOURCE_CHARS])}"
+        for i, s in enumerate(sources, start=1)
     ]
     return "<sources>\n" + "\n\n".join(lines) + "\n</sources>"
 
@@ -64,7 +69,7 @@ def _sources_block(sources: list[Source]) -> str:
 def _tools_block(calls: list[ToolCall]) -> str:
     if not calls:
         return "<tool_results>\n(none)\n</tool_results>"
-    lines = [f"{c['name']}({c['args']}) -> {_outcome(c)}" for c in calls]
+    lines = [f"{escape_data(c['name'])}({escape_data(str(c['args']))}) -> {escape_data(_outcome(c))}" for c in calls]
     return "<tool_results>\n" + "\n".join(lines) + "\n</tool_results>"
 
 

@@ -1,11 +1,27 @@
-"""answer / reject: the turn's last word to the customer."""
+"""answer / reject / refuse: the turn's last word to the customer."""
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage
+from collections.abc import Sequence
+from typing import Literal, Optional, TypedDict
 
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from r1agent.context import Context, context_of
+from r1agent.guardrails import REFUSAL, ContentFilter, mask_foreign_pii
+from r1agent.nodes import intent
 from r1agent.nodes.acting import tool_errors
-from r1agent.state import MessagesUpdate, Source, State
+from r1agent.nodes.intent import Route
+from r1agent.server.identity import customer_for_run
+from r1agent.state import MessagesUpdate, Source, State, TurnError
+from r1agent.tools import AgentTool
+
+
+class RefuseUpdate(TypedDict):
+    messages: list[AnyMessage]
+    errors: list[TurnError]
 
 
 def citation_footer(sources: list[Source], cited: list[int]) -> str:
@@ -19,7 +35,12 @@ def citation_footer(sources: list[Source], cited: list[int]) -> str:
     return "Sources: " + "; ".join(seen) if seen else ""
 
 
-def answer(state: State) -> MessagesUpdate:
+def answer(
+    state: State,
+    runtime: Runtime[Context] | None = None,
+    # LangGraph injects the run's config only under these exact annotations ("X | None" is skipped).
+    config: Optional[RunnableConfig] = None,  # noqa: UP045
+) -> MessagesUpdate:
     text = state.get("draft", "")
     unread = [f"{e['message']}." for e in state.get("errors") or [] if e["stage"] == "perceive"]
     notes = [f"Note: {e}" for e in [*unread, *tool_errors(state)] if e.rstrip(".") not in text]
@@ -28,6 +49,12 @@ def answer(state: State) -> MessagesUpdate:
     if tools:
         footer = (footer + "; " if footer else "Sources: ") + "; ".join(f"{name} tool" for name in tools)
     content = "\n\n".join(part for part in (text, *notes, footer) if part)
+    # Personal data the customer may see: what they said (typed, spoken, in their own images), what their
+    # tools returned (scoped to them by identity) and their id. Anything else (a planted document, a
+    # model's invention, another customer's details) is masked.
+    own = [state.get("text", ""), *(c["result"] or "" for c in state.get("tool_calls") or [])]
+    customer = customer_for_run(config, context_of(runtime))
+    content = mask_foreign_pii(content, [*own, customer or ""])
     return MessagesUpdate(messages=[AIMessage(content=content, name="r1agent")])
 
 
@@ -39,6 +66,31 @@ def clarify(state: State) -> MessagesUpdate:
 def reject(state: State) -> MessagesUpdate:
     problems = "; ".join(e["message"] for e in state.get("errors") or []) or "the message could not be read"
     return MessagesUpdate(messages=[AIMessage(content=f"Sorry, I could not read that: {problems}.", name="r1agent")])
+
+
+def refuse(state: State, runtime: Runtime[Context], *, content_filter: ContentFilter) -> RefuseUpdate:
+    """A turn the content filter blocks: a polite refusal, no model and no tool call. The rule is recorded
+    in ``errors`` (stage ``guard``) for evals and telemetry; the customer is not told which rule, so the
+    message does not teach how to word around it."""
+    verdict = content_filter.check(
+        state.get("text", ""), state.get("intent"), intent_threshold=context_of(runtime).intent_threshold
+    )
+    reason = verdict.reason if verdict else "refused by the content filter"
+    return RefuseUpdate(
+        messages=[AIMessage(content=REFUSAL, name="r1agent")],
+        errors=[*(state.get("errors") or []), TurnError(stage="guard", message=reason)],
+    )
+
+
+def route_after_intent(
+    state: State, runtime: Runtime[Context], *, tools: Sequence[AgentTool], content_filter: ContentFilter
+) -> Literal[Route, "refuse"]:
+    """The content filter first (a blocked turn reaches no tool, no model and no ticket), then the
+    intent's own route."""
+    ctx = context_of(runtime)
+    if content_filter.check(state.get("text", ""), state.get("intent"), intent_threshold=ctx.intent_threshold):
+        return "refuse"
+    return intent.route_after_intent(state, runtime, tools=tools)
 
 
 def _short(source: str) -> str:

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Final
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -153,8 +154,8 @@ class ConsoleApp(Starlette):
     (everything), so this changes what is documented, not what is served.
     """
 
-    def __init__(self, routes: list[BaseRoute]) -> None:
-        super().__init__(routes=routes)
+    def __init__(self, routes: list[BaseRoute], middleware: list[Middleware] | None = None) -> None:
+        super().__init__(routes=routes, middleware=middleware)
         self._own_routes = list(routes)
 
     @property
@@ -162,5 +163,17 @@ class ConsoleApp(Starlette):
         return list(self._own_routes)
 
 
-app = ConsoleApp(ROUTES)
-"""The custom app ``langgraph.json`` mounts (``"http": {"app": ...}``)."""
+def _app() -> ConsoleApp:
+    # Lazy imports keep this module's import light for the page's unit tests; both are small.
+    from r1agent.server.feedback_api import ROUTES as FEEDBACK_ROUTES
+    from r1agent.server.ratelimit import RateLimitMiddleware
+
+    # langgraph-api applies this app's middleware to its own API routes. With ``"middleware_order":
+    # "auth_first"`` (langgraph.json) it runs after the auth middleware, so the rate limit sees the
+    # authenticated caller in ``scope["user"]``; on the public console routes it finds none and passes.
+    return ConsoleApp([*ROUTES, *FEEDBACK_ROUTES], middleware=[Middleware(RateLimitMiddleware)])
+
+
+app = _app()
+"""The custom app ``langgraph.json`` mounts (``"http": {"app": ...}``): the console, the feedback
+endpoint (:mod:`r1agent.server.feedback_api`) and the rate limit (:mod:`r1agent.server.ratelimit`)."""
