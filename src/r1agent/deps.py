@@ -21,7 +21,7 @@ from r1agent.knowledge import KnowledgeBase, demo_kb_files
 from r1agent.knowledge.cache import AnswerCache
 from r1agent.models.adapter import apply_adapter
 from r1agent.models.chat import ChatBackend, load_chat_model
-from r1agent.models.embeddings import load_embeddings
+from r1agent.models.embeddings import load_embeddings, memo_embeddings
 from r1agent.nodes.perception import AudioPerceiver, ImagePerceiver
 from r1agent.perception.audio import AudioPerceiver as WhisperPerceiver
 from r1agent.perception.images import ImagePerceiver as TesseractPerceiver
@@ -121,7 +121,8 @@ def build_deps(settings: Settings) -> Deps:
     """Everything the graph needs, from settings alone."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     content_filter = ContentFilter.load(settings.blocklist)  # first: a bad list fails before models load
-    embeddings = load_embeddings(settings.embedding_model)
+    # One turn embeds its text for intent, the answer cache and retrieval: the memo makes that one embedding.
+    embeddings = memo_embeddings(load_embeddings(settings.embedding_model))
     kb = open_knowledge_base(settings, embeddings)
     taxonomy = load_taxonomy(settings.taxonomy, overlay=settings.intents_overlay_path)  # + reviewed corrections
     classifier = IntentClassifier.fit(taxonomy, embeddings, cache_dir=settings.cache_dir)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from r1agent.intents.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 _TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 200))
 
@@ -31,11 +33,23 @@ class Prediction:
 
 
 class IntentClassifier:
-    def __init__(self, model: LogisticRegression, temperature: float, embeddings: Embeddings) -> None:
-        self._model = model
+    def __init__(
+        self,
+        weights: NDArray[np.float64],
+        bias: NDArray[np.float64],
+        labels: list[str],
+        temperature: float,
+        embeddings: Embeddings,
+    ) -> None:
+        """A fitted linear model: ``weights`` (labels x dims) and ``bias`` (labels); see :meth:`fit`.
+        Prediction is plain numpy, so a warm start never imports scikit-learn (~1.5 s)."""
+        if weights.shape[0] != len(labels) or bias.shape != (len(labels),) or len(labels) < 2:
+            raise ValueError("an intent model needs one weight row and one bias per label, and 2 labels or more")
+        self._weights = weights
+        self._bias = bias
         self.temperature = temperature
         self._embeddings = embeddings
-        self.labels: list[str] = [str(c) for c in model.classes_]
+        self.labels = labels
 
     @classmethod
     def fit(
@@ -48,11 +62,31 @@ class IntentClassifier:
     ) -> IntentClassifier:
         texts = [text for text, _ in taxonomy.examples]
         labels = np.array([label for _, label in taxonomy.examples])
+        # The fit (a 5-fold calibration plus the final model, ~3 s) is cached next to the example embeddings,
+        # keyed by everything it depends on: most of a warm start was spent redoing it.
+        key = _digest(embeddings, [f"C={c}", *texts, "\x1e", *labels.tolist()])
+        path = cache_dir / "embeddings" / f"intent-model-{key}.npz" if cache_dir else None
+        if path is not None and path.is_file():
+            with np.load(path) as saved:
+                classes = [str(label) for label in saved["classes"]]
+                return cls(saved["coef"], saved["intercept"], classes, float(saved["temperature"]), embeddings)
+        from sklearn.linear_model import LogisticRegression  # only when fitting: see __init__
+
         x = _embed_cached(texts, embeddings, cache_dir)
         model = LogisticRegression(C=c, max_iter=2000)
         temperature = _fit_temperature(model, x, labels)
         model.fit(x, labels)
-        return cls(model, temperature, embeddings)
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        intercept = np.asarray(model.intercept_, dtype=np.float64)
+        if coef.shape[0] == 1:  # two labels: sklearn keeps one row (the second label's); softmax([0, z]) = sigmoid(z)
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([np.zeros_like(intercept), intercept])
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, coef=coef, intercept=intercept, classes=model.classes_, temperature=temperature)
+            tmp.replace(path)  # atomic: a concurrent process reads the old file or the new one
+        return cls(coef, intercept, [str(label) for label in model.classes_], temperature, embeddings)
 
     def predict(self, text: str) -> Prediction:
         return self.predict_many([text])[0]
@@ -68,17 +102,22 @@ class IntentClassifier:
         return out
 
     def _logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
-        return np.asarray(self._model.decision_function(x), dtype=np.float64)
+        # LogisticRegression.decision_function, one column per label (see fit for two labels).
+        return np.asarray(x @ self._weights.T + self._bias, dtype=np.float64)
 
 
 def _fit_temperature(model: LogisticRegression, x: NDArray[np.float32], y: NDArray[np.str_]) -> float:
     """Temperature minimising the negative log-likelihood of out-of-fold predictions."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     _, counts = np.unique(y, return_counts=True)
     folds = int(min(5, counts.min()))
     if folds < 2:
         return 1.0
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     logits = cross_val_predict(model, x, y, cv=splitter, method="decision_function")
+    if logits.ndim == 1:  # two labels: one score, for the second; the first's is 0
+        logits = np.column_stack([np.zeros_like(logits), logits])
     classes = np.unique(y)
     truth = np.searchsorted(classes, y)
     best_t, best_nll = 1.0, np.inf
@@ -96,10 +135,13 @@ def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
-def _embed_cached(texts: list[str], embeddings: Embeddings, cache_dir: Path | None) -> NDArray[np.float32]:
+def _digest(embeddings: Embeddings, parts: list[str]) -> str:
     model_id = str(getattr(embeddings, "model_name", type(embeddings).__name__))
-    digest = hashlib.sha256("\x1f".join([model_id, *texts]).encode()).hexdigest()[:24]
-    path = cache_dir / "embeddings" / f"intents-{digest}.npy" if cache_dir else None
+    return hashlib.sha256("\x1f".join([model_id, *parts]).encode()).hexdigest()[:24]
+
+
+def _embed_cached(texts: list[str], embeddings: Embeddings, cache_dir: Path | None) -> NDArray[np.float32]:
+    path = cache_dir / "embeddings" / f"intents-{_digest(embeddings, texts)}.npy" if cache_dir else None
     if path is not None and path.is_file():
         cached = np.load(path)
         if cached.shape[0] == len(texts):
