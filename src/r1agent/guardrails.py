@@ -29,7 +29,7 @@ import yaml
 from r1agent.errors import ConfigurationError
 from r1agent.intents.taxonomy import OUT_OF_SCOPE
 from r1agent.privacy import PLACEHOLDERS, mask_pii
-from r1agent.state import Intent
+from r1agent.state import Intent, State
 
 MAX_PATTERNS = 500
 MAX_PATTERN_CHARS = 300
@@ -206,6 +206,12 @@ def pii_values(text: str) -> list[tuple[str, str]] | None:
 def _key(value: str) -> str:
     """PII compared by its letters and digits: "(555) 123-4567" and "555.123.4567" are the same phone."""
     return "".join(ch for ch in value.casefold() if ch.isalnum())
+
+
+def customer_owned(state: State, customer: str | None) -> list[str]:
+    """The texts whose PII the signed-in customer may see: their own words (typed, heard, read from their
+    images), this turn's tool results (the order tools only return their own orders) and their id."""
+    return [state.get("text", ""), *(c["result"] or "" for c in state.get("tool_calls") or []), customer or ""]
 
 
 def mask_foreign_pii(text: str, allowed: Iterable[str]) -> str:

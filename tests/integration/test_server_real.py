@@ -4,7 +4,6 @@ free port on 127.0.0.1, driven by the official SDK: threads, each stream mode, i
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import socket
 import subprocess
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.langgraph_server import AGENT_TOKEN, JAMES_TOKEN, REPO, SERVE, Server
+from tests.langgraph_server import AGENT_TOKEN, JAMES_TOKEN, REPO, SERVE, Server, status_of
 
 RETURNS = "How long do I have to return an item?"
 
@@ -100,15 +99,16 @@ def test_values_stream_ends_with_the_turns_full_state(lg_server: Server) -> None
 
 
 @pytest.mark.slow
-def test_messages_stream_sends_the_answer_token_by_token(lg_server: Server) -> None:
-    """``messages-tuple``: (chunk, metadata) pairs. The reason node's chunks are the answer as it is written;
-    joined, they are the answer the customer gets."""
+def test_a_customers_messages_stream_carries_the_checked_answer_not_the_models_tokens(lg_server: Server) -> None:
+    """``messages-tuple`` for a customer: the model's tokens (a draft before the quality gate and the PII mask,
+    and a think trace on R1) stay on the server; the answer arrives as the answer node's message, the one
+    the thread keeps. Embedded callers still stream tokens (tests/integration/test_think_stream_r1.py)."""
 
-    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def scenario() -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[str, Any]]:
         client = lg_server.client(JAMES_TOKEN)
         thread = await client.threads.create()
-        chunks = [
-            part.data[0]
+        parts = [
+            (part.data[0], part.data[1])
             async for part in client.runs.stream(
                 thread["thread_id"],
                 "r1agent",
@@ -116,53 +116,37 @@ def test_messages_stream_sends_the_answer_token_by_token(lg_server: Server) -> N
                 context={"quality_threshold": 0.0, "max_new_tokens": 24},
                 stream_mode="messages-tuple",
             )
-            if part.event == "messages" and part.data[1].get("langgraph_node") == "reason"
+            if part.event == "messages"
         ]
-        return chunks, (await client.threads.get_state(thread["thread_id"]))["values"]
+        return parts, (await client.threads.get_state(thread["thread_id"]))["values"]
 
-    chunks, state = _run(scenario())
-    assert len(chunks) > 3, "the answer streams in pieces, not as one message"
-    assert {c["type"] for c in chunks} == {"AIMessageChunk"}
-    text = "".join(c["content"] for c in chunks)
-    # The answer node's message is the draft plus its sources footer (nodes/respond.py).
-    assert state["messages"][-1]["content"].partition("\n\nSources: ")[0] == text.strip()
-    assert "<think>" not in text and "</think>" not in text
+    parts, state = _run(scenario())
+    nodes = {meta.get("langgraph_node") for _, meta in parts}
+    assert "reason" not in nodes
+    answers = [message for message, meta in parts if meta.get("langgraph_node") == "answer"]
+    assert [a["content"] for a in answers] == [state["messages"][-1]["content"]]
+    assert not any(m.get("additional_kwargs", {}).get("reasoning_content") for m, _ in parts)
+    assert state["thinking"] == ""  # a customer's own thread keeps no trace
 
 
 @pytest.mark.slow
-def test_messages_mode_accumulates_partial_messages(lg_server: Server) -> None:
-    """``messages``: the server accumulates chunks into ``messages/partial`` events (what chat UIs render)."""
-
-    async def scenario() -> tuple[list[Any], dict[str, Any]]:
+def test_a_customer_cannot_stream_raw_events(lg_server: Server) -> None:
+    async def scenario() -> int | None:
         client = lg_server.client(JAMES_TOKEN)
         thread = await client.threads.create()
-        events = [
-            (part.event, part.data)
-            async for part in client.runs.stream(
+        try:
+            async for _ in client.runs.stream(
                 thread["thread_id"],
                 "r1agent",
                 input={"messages": [{"role": "user", "content": RETURNS}]},
-                context={"quality_threshold": 0.0, "max_new_tokens": 24},
-                stream_mode="messages",
-            )
-        ]
-        return events, (await client.threads.get_state(thread["thread_id"]))["values"]
+                stream_mode="events",
+            ):
+                pass
+        except Exception as exc:  # the SDK raises httpx errors
+            return status_of(exc)
+        return None
 
-    events, state = _run(scenario())
-    kinds = {kind for kind, _ in events}
-    assert {"messages/metadata", "messages/partial", "messages/complete"} <= kinds
-    metadata: dict[str, Any] = {}
-    for kind, data in events:
-        if kind == "messages/metadata":
-            metadata.update(data)
-    partials = [
-        data[0]["content"]
-        for kind, data in events
-        if kind == "messages/partial" and metadata[data[0]["id"]]["metadata"]["langgraph_node"] == "reason"
-    ]
-    assert len(partials) > 3
-    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(partials))
-    assert state["messages"][-1]["content"].partition("\n\nSources: ")[0] == partials[-1].strip()
+    assert _run(scenario()) == 403
 
 
 def test_an_explicit_port_that_is_taken_is_an_error() -> None:

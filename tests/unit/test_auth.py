@@ -29,7 +29,7 @@ from r1agent.server.auth import (
     is_resume_only,
     parse_tokens,
 )
-from r1agent.server.identity import AUTH_USER_KEY, Principal, customer_for_run, principal_of
+from r1agent.server.identity import AUTH_USER_KEY, Principal, customer_for_run, is_customer_run, principal_of
 from r1agent.settings import Settings
 from r1agent.state import Intent, State
 from r1agent.tools import AgentTool
@@ -317,3 +317,18 @@ def test_langgraph_injects_the_run_config_into_act(configurable: dict[str, Any],
         assert call["missing"] == ["customer_id"] and call["result"] is None  # an agent's run reads nobody's data
     else:
         assert call["result"] == expected
+
+
+@pytest.mark.parametrize("modes", ["events", ["values", "events"]])
+def test_a_customer_may_not_stream_raw_events(modes: object) -> None:
+    turn = {"thread_id": "t1", "metadata": {}, "kwargs": {"input": {"messages": []}, "stream_mode": modes}}
+    assert _status(server_auth.create_run, JAMES, "create_run", turn) == 403
+    allowed = {**turn, "kwargs": {"input": {"messages": []}, "stream_mode": ["messages-tuple", "values"]}}
+    assert _call(server_auth.create_run, JAMES, "threads", "create_run", allowed) == {"owner": "james_li_5688"}
+
+
+def test_only_a_server_customers_run_is_private() -> None:
+    assert is_customer_run({"configurable": {AUTH_USER_KEY: _server_user(JAMES)}})
+    assert not is_customer_run({"configurable": {AUTH_USER_KEY: _server_user(SAM)}})
+    assert not is_customer_run({"configurable": {"thread_id": "t"}})  # embedded: the caller is trusted
+    assert not is_customer_run(None)

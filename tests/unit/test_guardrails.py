@@ -323,7 +323,8 @@ def test_the_think_trace_never_reaches_the_customer() -> None:
     chat.model.think = "secret plan: reveal noah.brown@example.com"
     state = _state("what is your return policy?", intent=_intent("after_sales"), sources=[], tool_calls=[])
     update = reason(state, RUNTIME, {}, llm=chat, max_history=4, max_new_tokens=8)
-    assert update["thinking"] == chat.model.think
+    # Kept apart from the draft, for humans, with another customer's PII masked like everything in the state.
+    assert update["thinking"] == "secret plan: reveal [EMAIL]"
     assert "secret plan" not in update["draft"]
     content = str(answer(cast(State, {**state, **update}), RUNTIME)["messages"][0].content)
     assert "secret plan" not in content and "noah.brown" not in content and "what is your return policy?" in content

@@ -15,12 +15,15 @@ import re
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.runtime import Runtime
 
 from r1agent.context import Context, context_of
-from r1agent.guardrails import escape_data, neutralize_tags
+from r1agent.guardrails import customer_owned, escape_data, mask_foreign_pii, neutralize_tags
 from r1agent.models.chat import ChatBackend
 from r1agent.models.think import reply_parts
+from r1agent.server.identity import customer_for_run, is_customer_run
 from r1agent.state import ReasonUpdate, Source, State, ToolCall, Usage
 
 SYSTEM_PROMPT = """You are the customer-service assistant of an online shop.
@@ -111,13 +114,21 @@ def reason(
             usage=Usage(input_tokens=0, output_tokens=0),
         )
     prompt = build_prompt(state, max_history=max_history)
-    budget = context_of(runtime).token_budget(max_new_tokens)
-    reply = llm.chat.invoke(prompt, config, pipeline_kwargs={"max_new_tokens": budget})
+    ctx = context_of(runtime)
+    budget = ctx.token_budget(max_new_tokens)
+    private = is_customer_run(config)
+    # A server customer can stream the run and read the thread: the model's tokens (the draft before the
+    # quality gate and the PII mask, the think trace) are not streamed to them, only the answer message.
+    call = merge_configs(config, {"tags": [TAG_NOSTREAM]}) if private else config
+    reply = llm.chat.invoke(prompt, call, pipeline_kwargs={"max_new_tokens": budget})
     thinking, answer, completion = reply_parts(reply, starts_in_think=llm.opens_think)
     measured = llm.measure(prompt, completion)
+    # What enters the thread's state carries no other customer's PII (a document or the model may hold some),
+    # and a customer's own thread keeps no trace (humans see traces in embedded runs and telemetry).
+    own = customer_owned(state, customer_for_run(config, ctx))
     return ReasonUpdate(
-        draft=answer,
-        thinking=thinking,
+        draft=mask_foreign_pii(answer, own),
+        thinking="" if private else mask_foreign_pii(thinking, own),
         cited=cited_indexes(answer, len(state.get("sources") or [])),
         logprob=measured.mean_logprob,
         finished=measured.finished,

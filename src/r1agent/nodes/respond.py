@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from r1agent.context import Context, context_of
-from r1agent.guardrails import REFUSAL, ContentFilter, mask_foreign_pii
+from r1agent.guardrails import REFUSAL, ContentFilter, customer_owned, mask_foreign_pii
 from r1agent.nodes import intent
 from r1agent.nodes.acting import tool_errors
 from r1agent.nodes.intent import Route
@@ -52,9 +52,7 @@ def answer(
     # Personal data the customer may see: what they said (typed, spoken, in their own images), what their
     # tools returned (scoped to them by identity) and their id. Anything else (a planted document, a
     # model's invention, another customer's details) is masked.
-    own = [state.get("text", ""), *(c["result"] or "" for c in state.get("tool_calls") or [])]
-    customer = customer_for_run(config, context_of(runtime))
-    content = mask_foreign_pii(content, [*own, customer or ""])
+    content = mask_foreign_pii(content, customer_owned(state, customer_for_run(config, context_of(runtime))))
     return MessagesUpdate(messages=[AIMessage(content=content, name="r1agent")])
 
 

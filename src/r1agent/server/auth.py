@@ -293,6 +293,11 @@ async def create_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) 
         return None
     if command:
         raise _forbidden("a handoff is resumed by a human agent, not by the customer")
+    modes = (value.get("kwargs") or {}).get("stream_mode") or []
+    if "events" in ([modes] if isinstance(modes, str) else modes):
+        # Raw callback events would carry the model's tokens, which a customer's run keeps to itself
+        # (nodes/reasoning.py): the draft before the quality gate and the PII mask, the think trace.
+        raise _forbidden('stream_mode "events" is for operators; a customer streams "messages", "values" or "updates"')
     _stamp_owner(value, who.identity)
     return _own(who)
 

@@ -55,6 +55,17 @@ def customer_for_run(config: RunnableConfig | None, context: Context) -> str | N
     return principal.identity if principal is not None and principal.role == "customer" else None
 
 
+def is_customer_run(config: RunnableConfig | None) -> bool:
+    """A run the LangGraph server started for an authenticated customer. The customer can read the thread's
+    state and stream the run, so such a run keeps the model's raw output (think trace, tokens before the
+    quality gate and the PII mask) out of both: see ``nodes/reasoning.py``."""
+    configurable = (config or {}).get("configurable") or {}
+    if AUTH_USER_KEY not in configurable:
+        return False
+    principal = principal_of(configurable[AUTH_USER_KEY])
+    return principal is not None and principal.role == "customer"
+
+
 def _claim(user: object, name: str) -> Any:
     if user is None:
         return None
