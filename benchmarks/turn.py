@@ -43,6 +43,21 @@ QUESTIONS = [
 ]
 
 
+# Greeting x question gives every measured turn its own text: a repeated text would find its embedding
+# remembered (models/embeddings.py MemoEmbeddings) and understate the overhead.
+GREETINGS = [
+    "Hi,",
+    "Hello,",
+    "Hey there,",
+    "Good morning,",
+    "Good evening,",
+    "Excuse me,",
+    "Quick one:",
+    "Hiya,",
+    "Yo,",
+]
+
+
 class ModelClock:
     """Wall time spent inside the model's calls (generation and scoring) during one turn."""
 
@@ -84,7 +99,7 @@ def overhead(turns: int, max_new_tokens: int) -> None:
             started: dict[str, float] = {}
             t0 = time.perf_counter()
             for part in graph.stream(
-                {"messages": [HumanMessage(QUESTIONS[i % len(QUESTIONS)])]},
+                {"messages": [HumanMessage(f"{GREETINGS[i % len(GREETINGS)]} {QUESTIONS[i % len(QUESTIONS)]}")]},
                 config,
                 context=ctx,
                 stream_mode="tasks",
