@@ -129,6 +129,50 @@ def llama_runner(gguf: Path, prompt_ids: list[int], threads: int) -> Callable[[i
     return once
 
 
+def variant(chat: LocalChatModel, name: str) -> LocalChatModel:
+    """The same model with one change tried for speed (``--variants``); greedy output is compared too."""
+    import copy
+
+    model = copy.deepcopy(chat.model)
+    if name == "bf16":
+        model = model.to(torch.bfloat16)
+    elif name == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    elif name == "static-cache":
+        model.generation_config.cache_implementation = "static"
+    else:
+        raise SystemExit(f"unknown variant {name!r}: bf16, int8, static-cache")
+    return LocalChatModel(name=name, chat=chat.chat, model=model, tokenizer=chat.tokenizer)
+
+
+def greedy(chat: LocalChatModel, prompt_ids: list[int], n: int = 32) -> list[int]:
+    ids = torch.tensor([prompt_ids])
+    with torch.inference_mode():
+        out = chat.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False)
+    return [int(t) for t in out[0, len(prompt_ids) :]]
+
+
+def batched(chat: LocalChatModel, prompts: list[list[int]], n: int) -> float:
+    """Aggregate tokens/s of one left-padded ``generate`` over all prompts (what a batching layer would run)."""
+    tok = chat.tokenizer
+    width = max(map(len, prompts))
+    pad = tok.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    start = time.perf_counter()
+    with torch.inference_mode():
+        chat.model.generate(
+            ids,
+            attention_mask=mask,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=False,
+            pad_token_id=pad,
+            suppress_tokens=sorted(chat._stop_ids()) or None,
+        )
+    return len(prompts) * n / (time.perf_counter() - start)
+
+
 def bandwidth_gb_s() -> float:
     """Copy bandwidth of a 256 MB array (read + write), median of 5."""
     src = np.ones(32 * 1024 * 1024, dtype=np.float64)
@@ -153,6 +197,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--variants", nargs="*", default=[], help="also try: bf16 int8 static-cache")
+    parser.add_argument("--batch", type=int, default=0, help="also time N prompts in one padded generate")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -193,12 +239,45 @@ def main() -> None:
             rows.append(("llama.cpp (Q4_1)", median_run(peer, n, args.repeats)))
         for name, r in rows:
             print(f"{name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}")
+        for name in args.variants:
+            other = variant(chat, name)
+            r = median_run(local_runner(other, prompt_ids), n, args.repeats)
+            same = greedy(other, prompt_ids) == greedy(chat, prompt_ids)
+            print(
+                f"{'local ' + name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}"
+                f"   greedy 32 tokens {'equal' if same else 'DIFFERENT'}"
+            )
         if peer is not None:
             print(
                 f"{'ratio local/llama.cpp':<22}{n:>5}{rows[0][1].ttft_s / rows[1][1].ttft_s:>9.2f}x"
                 f"{rows[0][1].decode_tok_s / rows[1][1].decode_tok_s:>13.2f}x"
                 f"{rows[0][1].total_tok_s / rows[1][1].total_tok_s:>14.2f}x"
             )
+
+    if args.batch:
+        questions = [
+            QUESTION,
+            "Do you sell keyboards?",
+            "Where is my refund?",
+            "Can I change my address?",
+            "What is your shipping policy?",
+            "Do you ship abroad?",
+            "How do I reset my password?",
+            "Can I cancel my order?",
+        ]
+        prompts = [
+            chat.tokenizer(chat.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(q)]), add_special_tokens=False)[
+                "input_ids"
+            ]
+            for q in questions * (args.batch // 8 + 1)
+        ]
+        n = args.new_tokens[0]
+        single = median_run(local_runner(chat, prompts[0]), n, args.repeats).total_tok_s
+        together = statistics.median(batched(chat, prompts[: args.batch], n) for _ in range(args.repeats))
+        print(
+            f"\n{args.batch} prompts in one padded generate: {together:.1f} tok/s aggregate vs {single:.1f} "
+            f"one at a time: {together / single:.2f}x"
+        )
 
 
 if __name__ == "__main__":
