@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from r1agent.models.batching import stop_token_ids
 from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
 from r1agent.nodes.reasoning import SYSTEM_PROMPT
 from r1agent.settings import Settings
@@ -76,7 +77,7 @@ def _run(start: float, stamps: list[float]) -> Run:
 def local_runner(chat: LocalChatModel, prompt_ids: list[int]) -> Callable[[int], Run]:
     model, tokenizer = chat.model, chat.tokenizer
     ids = torch.tensor([prompt_ids])
-    eos = sorted(chat._stop_ids())
+    eos = sorted(stop_token_ids(chat.tokenizer, chat.model))
 
     def once(n: int) -> Run:
         stamps = Stamps()
@@ -168,9 +169,31 @@ def batched(chat: LocalChatModel, prompts: list[list[int]], n: int) -> float:
             min_new_tokens=n,
             do_sample=False,
             pad_token_id=pad,
-            suppress_tokens=sorted(chat._stop_ids()) or None,
+            suppress_tokens=sorted(stop_token_ids(chat.tokenizer, chat.model)) or None,
         )
     return len(prompts) * n / (time.perf_counter() - start)
+
+
+def continuous(chat: LocalChatModel, prompts: list[list[int]], n: int) -> float:
+    """Aggregate tokens/s of transformers' continuous batching (``generate_batch``) over the same prompts.
+
+    Its defaults size the paged cache from GPU memory; on a CPU they are set here to what the prompts need.
+    """
+    from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+    config = ContinuousBatchingConfig(
+        page_size=32,
+        num_blocks=max(64, len(prompts) * (max(map(len, prompts)) + n) // 32 + len(prompts)),
+        max_batch_tokens=2048,
+        max_requests_per_batch=len(prompts),
+        allow_block_sharing=False,
+    )
+    generation = GenerationConfig(max_new_tokens=n, do_sample=False, eos_token_id=-1)
+    start = time.perf_counter()
+    results = chat.model.generate_batch(inputs=prompts, generation_config=generation, continuous_batching_config=config)
+    elapsed = time.perf_counter() - start
+    return sum(len(r.generated_tokens) for r in results.values()) / elapsed
 
 
 def bandwidth_gb_s() -> float:
@@ -274,9 +297,14 @@ def main() -> None:
         n = args.new_tokens[0]
         single = median_run(local_runner(chat, prompts[0]), n, args.repeats).total_tok_s
         together = statistics.median(batched(chat, prompts[: args.batch], n) for _ in range(args.repeats))
+        paged = statistics.median(continuous(chat, prompts[: args.batch], n) for _ in range(args.repeats))
         print(
             f"\n{args.batch} prompts in one padded generate: {together:.1f} tok/s aggregate vs {single:.1f} "
             f"one at a time: {together / single:.2f}x"
+        )
+        print(
+            f"{args.batch} prompts through transformers' continuous batching (generate_batch): {paged:.1f} tok/s "
+            f"aggregate: {paged / single:.2f}x one at a time, {paged / together:.2f}x the padded batch"
         )
 
 

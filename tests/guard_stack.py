@@ -25,7 +25,7 @@ from pydantic import Field
 
 from r1agent.deps import DEMO_SOURCE_PREFIX, Deps
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
-from r1agent.models.chat import ChatBackend, Measurement
+from r1agent.models.backend import ChatBackend, Measurement
 from r1agent.settings import Settings
 from r1agent.tickets import SqliteTicketStore
 from r1agent.tools.orders import GetOrder, ListOrders, OrderStore
@@ -57,7 +57,7 @@ class ParrotModel(BaseChatModel):
 
 @dataclass
 class ParrotChat:
-    """A :class:`r1agent.models.chat.ChatBackend` around :class:`ParrotModel`."""
+    """A :class:`r1agent.models.backend.ChatBackend` around :class:`ParrotModel`."""
 
     model: ParrotModel = field(default_factory=ParrotModel)
     name: str = "parrot"

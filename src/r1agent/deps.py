@@ -20,7 +20,8 @@ from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
 from r1agent.knowledge.cache import AnswerCache
 from r1agent.models.adapter import apply_adapter
-from r1agent.models.chat import ChatBackend, load_chat_model
+from r1agent.models.backend import ChatBackend
+from r1agent.models.chat import load_chat_model
 from r1agent.models.embeddings import load_embeddings, memo_embeddings
 from r1agent.nodes.perception import AudioPerceiver, ImagePerceiver
 from r1agent.perception.audio import AudioPerceiver as WhisperPerceiver
@@ -55,9 +56,10 @@ class Deps:
         self.kb.close()
         for tool in self.tools:
             tool.close()
-        close = getattr(self.tickets, "close", None)
-        if callable(close):
-            close()
+        for owner in (self.tickets, self.llm):  # optional: not every store or backend holds resources
+            close = getattr(owner, "close", None)
+            if callable(close):
+                close()
 
 
 def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> KnowledgeBase:
@@ -94,6 +96,9 @@ def load_llm(settings: Settings) -> ChatBackend:
             max_new_tokens=settings.max_new_tokens,
             repetition_penalty=settings.repetition_penalty,
             torch_threads=settings.torch_threads,
+            max_batch=settings.max_batch,
+            batch_window_ms=settings.batch_window_ms,
+            generate_workers=settings.generate_workers,
         )
         return apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
     if settings.adapter is not None:

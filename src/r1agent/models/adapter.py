@@ -51,4 +51,6 @@ def apply_adapter(llm: LocalChatModel, adapter: Path | None) -> LocalChatModel:
     merged.eval()
     # The pipeline captured the model object when it was built: point it at the merged one.
     llm.chat.llm.pipeline.model = merged
+    if llm.chat.generator is not None:
+        llm.chat.generator.model = merged
     return replace(llm, model=merged, name=f"{llm.name}+{adapter.name}")

@@ -22,17 +22,19 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from r1agent.errors import ConfigurationError
+from r1agent.models.backend import MEASURED_KEY, Measurement
+from r1agent.models.batching import BatchGenerator, Generated, stop_token_ids
 from r1agent.models.think import CLOSE, REASONING_KEY, Channel, ThinkStreamSplitter, route_think
 
 log = logging.getLogger(__name__)
@@ -41,34 +43,19 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 
 
-class ChatBackend(Protocol):
-    """What the reasoning node needs from a model."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def chat(self) -> BaseChatModel: ...
-
-    @property
-    def opens_think(self) -> bool:
-        """The chat template ends the prompt inside ``<think>`` (R1-Distill): output starts as a trace."""
-        ...
-
-    def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
-        """Token counts and the completion's mean log-probability (None if unknown)."""
-        ...
-
-
-@dataclass(frozen=True)
-class Measurement:
-    input_tokens: int
-    output_tokens: int
-    """Re-tokenised from the text: equal to the generated count up to tokenisation round-trips."""
-    mean_logprob: float | None
-    finished: bool | None
-    """End-of-sequence was the model's top choice after the completion: under greedy decoding, the
-    model stopped by itself rather than at the token budget. None when unknown."""
+def _measured_chunk(generated: Generated) -> ChatGenerationChunk:
+    usage = {
+        "input_tokens": generated.input_tokens,
+        "output_tokens": generated.output_tokens,
+        "total_tokens": generated.input_tokens + generated.output_tokens,
+    }
+    measured = {"mean_logprob": generated.mean_logprob, "finished": generated.finish_reason == "stop"}
+    message = AIMessageChunk(
+        content="",
+        usage_metadata=usage,
+        response_metadata={"finish_reason": generated.finish_reason, MEASURED_KEY: measured},
+    )
+    return ChatGenerationChunk(message=message)
 
 
 class ThinkingChatHuggingFace(ChatHuggingFace):
@@ -87,6 +74,9 @@ class ThinkingChatHuggingFace(ChatHuggingFace):
     may_think: bool = False
     """The model knows the think tags (R1 and other reasoning models): text before the first tag is held
     back until a tag shows whether it was a trace (only a closing tag) or the answer."""
+    generator: BatchGenerator | None = None
+    """Generates for every call, batching concurrent ones (load_chat_model sets it). None: the pipeline's
+    own generate, one call at a time, as in plain ``ChatHuggingFace``."""
 
     def _splitter(self) -> ThinkStreamSplitter:
         return ThinkStreamSplitter(in_think=self.opens_think, undecided=self.may_think and not self.opens_think)
@@ -99,6 +89,9 @@ class ThinkingChatHuggingFace(ChatHuggingFace):
         stream: bool | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if self.generator is not None:
+            # The batcher streams; a whole reply is its stream joined (the same split, the same figures).
+            return generate_from_stream(self._stream(messages, stop=stop, **kwargs))
         result = super()._generate(messages, stop=stop, run_manager=run_manager, stream=stream, **kwargs)
         generations: list[ChatGeneration] = []
         for generation in result.generations:
@@ -122,6 +115,9 @@ class ThinkingChatHuggingFace(ChatHuggingFace):
         keyed = not self.may_think  # a reasoning model's reply carries the key from its first chunk on
 
         def pieces() -> Iterator[ChatGenerationChunk]:
+            if self.generator is not None:
+                yield from self._batched(messages, stop, splitter, **kwargs)
+                return
             # No run_manager below: the pipeline would report its raw pieces, tags and trace included, as
             # tokens. LangChain reports each chunk yielded here instead.
             for raw in super(ThinkingChatHuggingFace, self)._stream(messages, stop=stop, run_manager=None, **kwargs):
@@ -133,6 +129,20 @@ class ThinkingChatHuggingFace(ChatHuggingFace):
                 chunk.message.additional_kwargs.setdefault(REASONING_KEY, "")
                 keyed = True
             yield chunk
+
+    def _batched(
+        self, messages: list[BaseMessage], stop: list[str] | None, splitter: ThinkStreamSplitter, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        assert self.generator is not None
+        # The reasoning node passes its budget the way HuggingFacePipeline takes it.
+        budget = (kwargs.get("pipeline_kwargs") or {}).get("max_new_tokens")
+        stop_ids = frozenset(int(i) for i in self.tokenizer.convert_tokens_to_ids(stop)) if stop else frozenset()
+        stream = self.generator.stream(str(self._to_chat_prompt(messages)), max_new_tokens=budget, stop_ids=stop_ids)
+        for text in stream:
+            yield from _chunks(splitter.feed(text), None)
+        yield from _chunks(splitter.flush(), None)
+        if stream.generated is not None:
+            yield _measured_chunk(stream.generated)
 
 
 def _chunk(channel: Channel, text: str, info: dict[str, Any] | None = None) -> ChatGenerationChunk:
@@ -159,6 +169,11 @@ class LocalChatModel:
     tokenizer: Any
     opens_think: bool = False
 
+    def close(self) -> None:
+        """Stop the generation workers (their threads hold the model)."""
+        if self.chat.generator is not None:
+            self.chat.generator.close()
+
     def render(self, messages: list[BaseMessage]) -> str:
         return str(self.chat._to_chat_prompt(messages))
 
@@ -177,17 +192,8 @@ class LocalChatModel:
         logps = torch.log_softmax(logits[:-1], dim=-1)
         picked = logps.gather(1, ids[0, n_in:].unsqueeze(1))
         value = float(picked.mean())
-        finished = int(logits[-1].argmax()) in self._stop_ids()
+        finished = int(logits[-1].argmax()) in stop_token_ids(self.tokenizer, self.model)
         return Measurement(n_in, n_out, value if math.isfinite(value) else None, finished)
-
-    def _stop_ids(self) -> set[int]:
-        ids: set[int] = set()
-        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
-            if isinstance(source, int):
-                ids.add(source)
-            elif isinstance(source, list):
-                ids.update(int(i) for i in source)
-        return ids
 
 
 def default_model_folder(cache_dir: Path) -> Path:
@@ -233,6 +239,9 @@ def load_chat_model(
     max_new_tokens: int = 256,
     repetition_penalty: float = 1.1,
     torch_threads: int | None = None,
+    max_batch: int = 8,
+    batch_window_ms: float = 20.0,
+    generate_workers: int = 2,
 ) -> LocalChatModel:
     path = folder or default_model_folder(cache_dir)
     if not (path / "config.json").is_file():
@@ -267,8 +276,17 @@ def load_chat_model(
     opens_think = str(probe).rstrip().endswith("<think>")
     # R1's think tags are vocabulary entries; a model without them never writes a trace.
     may_think = opens_think or CLOSE in tokenizer.get_vocab()
+    batcher = BatchGenerator(
+        model,
+        tokenizer,
+        max_new_tokens=max_new_tokens,
+        repetition_penalty=repetition_penalty,
+        max_batch=max_batch,
+        window_s=batch_window_ms / 1000,
+        workers=generate_workers,
+    )
     chat = ThinkingChatHuggingFace(
-        llm=llm, tokenizer=tokenizer, model_id=name, opens_think=opens_think, may_think=may_think
+        llm=llm, tokenizer=tokenizer, model_id=name, opens_think=opens_think, may_think=may_think, generator=batcher
     )
     chat.metadata = {"ls_provider": "huggingface", "ls_model_name": name}  # how traces name the model (run metadata)
     return LocalChatModel(name=name, chat=chat, model=model, tokenizer=tokenizer, opens_think=opens_think)

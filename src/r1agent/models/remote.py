@@ -35,7 +35,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import PrivateAttr, SecretStr
 
 from r1agent.errors import ConfigurationError, R1AgentError
-from r1agent.models.chat import Measurement
+from r1agent.models.backend import Measurement
 from r1agent.models.think import REASONING_KEY, Channel, ThinkStreamSplitter, reply_parts, route_think
 
 REMOTE_EXTRA = "pip install 'r1agent[remote]'"
@@ -382,7 +382,7 @@ def _server_reasoning(sent: object) -> str | None:
 
 @dataclass
 class RemoteChatModel:
-    """A model on an OpenAI-compatible server, as the reasoning node's :class:`~r1agent.models.chat.ChatBackend`."""
+    """A model on an OpenAI-compatible server, as the reasoning node's :class:`~r1agent.models.backend.ChatBackend`."""
 
     name: str
     chat: ThinkingChatOpenAI

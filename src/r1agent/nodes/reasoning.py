@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 
 from r1agent.context import Context, context_of
 from r1agent.guardrails import customer_owned, escape_data, mask_foreign_pii, neutralize_tags
-from r1agent.models.chat import ChatBackend
+from r1agent.models.backend import ChatBackend, Measurement
 from r1agent.models.think import reply_parts
 from r1agent.server.identity import customer_for_run, is_customer_run
 from r1agent.state import ReasonUpdate, Source, State, ToolCall, Usage
@@ -122,7 +122,8 @@ def reason(
     call = merge_configs(config, {"tags": [TAG_NOSTREAM]}) if private else config
     reply = llm.chat.invoke(prompt, call, pipeline_kwargs={"max_new_tokens": budget})
     thinking, answer, completion = reply_parts(reply, starts_in_think=llm.opens_think)
-    measured = llm.measure(prompt, completion)
+    # The local batcher reports its figures with the reply; otherwise the backend measures (a scoring pass).
+    measured = Measurement.reported(reply) or llm.measure(prompt, completion)
     # What enters the thread's state carries no other customer's PII (a document or the model may hold some),
     # and a customer's own thread keeps no trace (humans see traces in embedded runs and telemetry).
     own = customer_owned(state, customer_for_run(config, ctx))

@@ -1,0 +1,311 @@
+"""Micro-batching for the local model: concurrent turns share one padded ``generate`` call.
+
+A 135M model on a CPU is bound by reading its weights once per decoding step, so decoding eight
+sequences in one step costs little more than decoding one: eight concurrent conversations decoded as
+one left-padded batch give several times the aggregate tokens/s of eight ``generate`` calls racing for
+the cores (``benchmarks/concurrency.py``). transformers' own continuous batching (``generate_batch``)
+was measured too and is slower on a CPU (``benchmarks/decode.py --batch``), so this is plain
+transformers ``generate`` over a batch, fed by a small gatherer:
+
+- a request waits at most ``window_s`` for company (the window restarts at every arrival, up to four
+  windows), then its batch starts; up to ``workers`` batches run at once, so a turn that arrives while
+  a batch is decoding starts its own instead of queueing behind it;
+- each row stops on its own: at end of sequence, at its own token budget, or when its reader goes
+  away; the batch ends when every row has;
+- text reaches each reader as it is decoded (a streaming demultiplexer), with the figures the quality
+  score needs: prompt and output token counts, the mean log-probability of the chosen tokens under the
+  model's raw distribution, and whether the model stopped by itself. The reasoning node then needs no
+  second, teacher-forced pass over the prompt.
+
+Greedy outputs are those of one ``generate`` per prompt: left padding is masked, and the equality is
+asserted on the bundled model (``tests/integration/test_batching_real.py``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import math
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+FinishReason = Literal["stop", "length"]
+WINDOWS_AT_MOST = 4
+"""A batch waits for company at most this many windows, however steadily requests trickle in."""
+IDLE_S = 10.0
+"""A worker with nothing to do for this long leaves; the next request starts one again."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one request's generation measured."""
+
+    input_tokens: int
+    output_tokens: int
+    """Tokens generated, end of sequence not counted."""
+    mean_logprob: float | None
+    """Mean log-probability of the generated tokens under the raw (unpenalised) model; None if none."""
+    finish_reason: FinishReason
+    """``stop``: the model ended the sequence; ``length``: the token budget ran out."""
+
+
+class _End:
+    """The queue's last item: the request's figures."""
+
+    def __init__(self, generated: Generated) -> None:
+        self.generated = generated
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    budget: int
+    stop_ids: frozenset[int]
+    out: queue.SimpleQueue[str | _End | BaseException] = field(default_factory=queue.SimpleQueue)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    shown: int = 0
+    done: bool = False
+
+    def finish(self, reason: FinishReason) -> None:
+        self.done = True
+        finite = [p for p in self.logprobs if math.isfinite(p)]
+        mean = sum(finite) / len(finite) if finite else None
+        self.out.put(_End(Generated(len(self.prompt_ids), len(self.ids), mean, reason)))
+
+
+class Stream:
+    """One request's text pieces, in order; :attr:`generated` is set once they are exhausted."""
+
+    def __init__(self, request: _Request) -> None:
+        self._request = request
+        self.generated: Generated | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            while True:
+                item = self._request.out.get()
+                if isinstance(item, _End):
+                    self.generated = item.generated
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # The reader stopped early (a client went away): its row stops at the next step.
+            self._request.abandoned.set()
+
+
+class _Rows(StoppingCriteria):
+    """Per-row bookkeeping, run by ``generate`` after each step with the new tokens as the last column.
+
+    A stopping criterion rather than a streamer because ``generate`` asks it which rows are done: a row
+    at its own budget, end of sequence or abandoned is done, and the batch ends when all are.
+    """
+
+    def __init__(self, requests: list[_Request], tokenizer: Any, logps: list[torch.Tensor | None]) -> None:
+        self.requests = requests
+        self.tokenizer = tokenizer
+        self.logps = logps
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor | None, **kwargs: Any
+    ) -> torch.BoolTensor:
+        tokens = input_ids[:, -1].tolist()
+        raw = self.logps[0]
+        chosen = raw.gather(1, input_ids[:, -1:].to(raw.device)).squeeze(1).tolist() if raw is not None else None
+        done = []
+        for row, (request, token) in enumerate(zip(self.requests, tokens, strict=True)):
+            if not request.done:
+                self._advance(request, int(token), None if chosen is None else float(chosen[row]))
+            done.append(request.done)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+    def _advance(self, request: _Request, token: int, logprob: float | None) -> None:
+        if request.abandoned.is_set():
+            request.finish("length")
+            return
+        if token in request.stop_ids:
+            request.finish("stop")
+            return
+        request.ids.append(token)
+        if logprob is not None:
+            request.logprobs.append(logprob)
+        text = self.tokenizer.decode(request.ids, skip_special_tokens=True)
+        # A multi-byte character split across tokens decodes to U+FFFD until its last byte arrives.
+        if not text.endswith("\ufffd") and len(text) > request.shown:
+            request.out.put(text[request.shown :])
+            request.shown = len(text)
+        if len(request.ids) >= request.budget:
+            request.finish("length")
+
+
+class BatchGenerator:
+    """Runs every generation of one local model, batching the ones that arrive together."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_new_tokens: int,
+        repetition_penalty: float = 1.0,
+        max_batch: int = 8,
+        window_s: float = 0.02,
+        workers: int = 2,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.repetition_penalty = repetition_penalty
+        self.max_batch = max(1, max_batch)
+        self.window_s = max(0.0, window_s)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_ids = frozenset(stop_token_ids(tokenizer, model))
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+        """How many batches of each size ran: what the benchmarks and tests read to see batching happen."""
+        self.workers = max(1, workers)
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._gather = threading.Lock()
+        self._lock = threading.Lock()  # guards the worker set, so no request is left without a worker
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
+        _LIVE.add(self)
+
+    def stream(
+        self, prompt: str, *, max_new_tokens: int | None = None, stop_ids: frozenset[int] = frozenset()
+    ) -> Stream:
+        """Queue ``prompt`` (already rendered with the chat template); iterate the result for its text."""
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        budget = self.max_new_tokens if max_new_tokens is None else max(1, min(max_new_tokens, self.max_new_tokens))
+        request = _Request(prompt_ids=list(ids), budget=budget, stop_ids=self.eos_ids | stop_ids)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the local model's generator is closed")
+            self._queue.put(request)
+            # Workers start on demand and leave when idle: an idle generator holds no thread (and a dropped
+            # one is not kept alive by its threads).
+            if len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._work, name="r1agent-generate", daemon=True)
+                self._threads.add(thread)
+                thread.start()
+        return Stream(request)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the workers once they finish what they decode (waiting up to ``timeout_s`` for them)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+            for _ in threads:
+                self._queue.put(None)
+        # Joined, not abandoned: a thread that ran torch still alive at interpreter exit aborts the process.
+        for thread in threads:
+            thread.join(timeout_s)
+
+    def _work(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    self._run(batch)
+                except BaseException as exc:  # noqa: BLE001 - every reader must hear of it, then the worker goes on
+                    for request in batch:
+                        if not request.done:
+                            request.done = True
+                            request.out.put(exc)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _next_batch(self) -> list[_Request] | None:
+        # One worker gathers at a time, so a burst becomes one batch, not one per worker.
+        with self._gather:
+            while True:
+                try:
+                    first = self._queue.get(timeout=IDLE_S)
+                    break
+                except queue.Empty:
+                    with self._lock:
+                        if self._queue.empty():  # under the lock: no request can arrive unseen meanwhile
+                            self._threads.discard(threading.current_thread())
+                            return None
+            if first is None:
+                return None
+            batch = [first]
+            give_up = time.monotonic() + WINDOWS_AT_MOST * self.window_s
+            while len(batch) < self.max_batch:
+                wait = min(self.window_s, give_up - time.monotonic())
+                if wait <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # a shutdown signal for some worker: leave it for the next get
+                    break
+                batch.append(item)
+            return batch
+
+    def _run(self, batch: list[_Request]) -> None:
+        self.batch_sizes[len(batch)] += 1
+        width = max(len(r.prompt_ids) for r in batch)
+        # Left padding: every row's next token is in the last column.
+        ids = [[self.pad_id] * (width - len(r.prompt_ids)) + r.prompt_ids for r in batch]
+        mask = [[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch]
+        device = self.model.device
+        logps: list[torch.Tensor | None] = [None]
+        me = threading.get_ident()
+
+        def keep_logps(_module: Any, _args: Any, output: Any) -> None:
+            # The raw distribution the chosen token came from (the penalty is a decoding device, not the model).
+            if threading.get_ident() == me:
+                logps[0] = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+
+        hook = self.model.register_forward_hook(keep_logps)
+        try:
+            with torch.inference_mode():
+                self.model.generate(
+                    input_ids=torch.tensor(ids, device=device),
+                    attention_mask=torch.tensor(mask, device=device),
+                    max_new_tokens=max(r.budget for r in batch),
+                    do_sample=False,
+                    repetition_penalty=self.repetition_penalty,
+                    pad_token_id=self.pad_id,
+                    stopping_criteria=StoppingCriteriaList([_Rows(batch, self.tokenizer, logps)]),
+                )
+        finally:
+            hook.remove()
+        for request in batch:
+            if not request.done:  # generate stopped on its own criteria (the model's max length)
+                request.finish("length")
+
+
+def stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    """The token ids that end a sequence: the tokenizer's and the generation config's."""
+    ids: set[int] = set()
+    for source in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif isinstance(source, list):
+            ids.update(int(i) for i in source)
+    return ids
+
+
+_LIVE: weakref.WeakSet[BatchGenerator] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # A worker thread that ran torch and is still alive when the interpreter finalises aborts the process
+    # ("terminate called without an active exception"): let them finish first.
+    for generator in list(_LIVE):
+        generator.close(timeout_s=5.0)
