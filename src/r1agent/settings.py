@@ -49,12 +49,15 @@ class Settings(BaseSettings):
     think at length before answering: give them 1024 or more."""
     repetition_penalty: float = 1.1
     """Small greedy models loop without it; 1.0 turns it off."""
-    max_batch: int = Field(default=8, ge=1, le=64)
+    max_batch: int = Field(default=4, ge=1, le=64)
     """Concurrent turns the local model decodes as one batch (models/batching.py); 1 turns batching off."""
     batch_window_ms: float = Field(default=20.0, ge=0, le=1000)
     """How long a turn waits for others to batch with (restarted by each arrival, at most four times)."""
     generate_workers: int = Field(default=2, ge=1, le=16)
-    """Batches decoded at once: a turn arriving while a batch decodes starts the next one instead of waiting."""
+    """Batches decoded at once. With the default threads (half the cores each) two workers use every core;
+    a burst of 8 turns on 2 cores ran 2.2x the serial tokens/s as 2 batches of 4, 1.4x as one batch of 8
+    (benchmarks/concurrency.py): prefill is compute-bound and one batch leaves a core idle. On a GPU, one
+    worker with a larger batch."""
 
     # --- remote model server ---
     llm_url: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_core.embeddings import Embeddings
 
 from r1agent.errors import ConfigurationError, InputError, NotFoundError
 from r1agent.knowledge import KnowledgeBase
@@ -22,12 +22,12 @@ Standard shipping takes 3 to 5 business days. Express shipping takes one day.
 
 
 @pytest.fixture(scope="module")
-def embeddings() -> HuggingFaceEmbeddings:
+def embeddings() -> Embeddings:
     return load_embeddings()
 
 
 @pytest.fixture
-def kb(tmp_path: Path, embeddings: HuggingFaceEmbeddings) -> KnowledgeBase:
+def kb(tmp_path: Path, embeddings: Embeddings) -> KnowledgeBase:
     return KnowledgeBase.open(embeddings, collection="test", path=tmp_path / "qdrant")
 
 
@@ -55,7 +55,7 @@ def test_re_adding_a_file_replaces_its_chunks(kb: KnowledgeBase, tmp_path: Path)
     assert "60 days" in kb.search("return window", k=1)[0]["text"]
 
 
-def test_store_persists_across_clients(tmp_path: Path, embeddings: HuggingFaceEmbeddings) -> None:
+def test_store_persists_across_clients(tmp_path: Path, embeddings: Embeddings) -> None:
     doc = tmp_path / "policy.md"
     doc.write_text(POLICY)
     first = KnowledgeBase.open(embeddings, collection="test", path=tmp_path / "q")
@@ -70,9 +70,7 @@ def test_store_persists_across_clients(tmp_path: Path, embeddings: HuggingFaceEm
     second.close()
 
 
-def test_a_second_client_on_the_same_folder_gets_a_clear_error(
-    tmp_path: Path, embeddings: HuggingFaceEmbeddings
-) -> None:
+def test_a_second_client_on_the_same_folder_gets_a_clear_error(tmp_path: Path, embeddings: Embeddings) -> None:
     first = KnowledgeBase.open(embeddings, collection="test", path=tmp_path / "q")
     first.count()  # opens the folder
     second = KnowledgeBase.open(embeddings, collection="test", path=tmp_path / "q")
@@ -95,7 +93,7 @@ def test_bad_files_are_refused_with_a_reason(kb: KnowledgeBase, tmp_path: Path) 
     assert kb.count() == 0
 
 
-def test_seed_files_are_ingested_once_when_empty(tmp_path: Path, embeddings: HuggingFaceEmbeddings) -> None:
+def test_seed_files_are_ingested_once_when_empty(tmp_path: Path, embeddings: Embeddings) -> None:
     doc = tmp_path / "policy.md"
     doc.write_text(POLICY)
     kb = KnowledgeBase.open(embeddings, collection="t", path=tmp_path / "q", seed=[(doc, "demo/policy.md")])

@@ -119,7 +119,8 @@ def test_dpo_adapter_loads_at_start_and_moves_the_model(
     assert isinstance(adapted, LocalChatModel)
     base = load_chat_model(None, cache_dir=settings.cache_dir, device="cpu", max_new_tokens=24, torch_threads=1)
     assert adapted.name == "SmolLM2-135M-Instruct+adapter"
-    assert adapted.chat.llm.pipeline.model is adapted.model  # answers come from the adapted weights
+    assert adapted.chat.generator is not None
+    assert adapted.chat.generator.model is adapted.model  # answers come from the adapted weights
     assert not any("lora" in name for name, _ in adapted.model.named_parameters())  # merged, plain model
 
     ids = base.tokenizer("What is your return policy?", return_tensors="pt")["input_ids"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
+import operator
 import os
 import threading
 import time
@@ -31,6 +33,7 @@ if importlib.util.find_spec("langchain_openai") is None:
 
 from r1agent.deps import load_llm
 from r1agent.errors import ConfigurationError
+from r1agent.models.backend import Measurement
 from r1agent.models.remote import RemoteChatModel, RemoteModelError, load_remote_chat_model
 from r1agent.models.think import REASONING_KEY, reply_parts
 from r1agent.settings import Settings
@@ -148,8 +151,8 @@ def test_a_trace_the_server_split_off_stays_apart_with_the_servers_measurements(
     assert reply.content == "Yes, within 30 days."
     assert reply.additional_kwargs == {REASONING_KEY: "Policy."}  # the local backend's keys, nothing else
     assert reply.usage_metadata is not None and reply.usage_metadata["input_tokens"] == 21
-    _, _, completion = reply_parts(reply, starts_in_think=llm.opens_think)
-    measured = llm.measure(PROMPT, completion)
+    measured = Measurement.reported(reply)
+    assert measured is not None
     assert (measured.input_tokens, measured.output_tokens, measured.finished) == (21, 4, True)
     assert measured.mean_logprob == pytest.approx(-0.5)
 
@@ -187,7 +190,8 @@ def test_a_streamed_server_split_trace_never_reaches_the_answer_chunks(server: R
     assert total.usage_metadata is not None and total.usage_metadata["output_tokens"] == 4
     _, _, completion = reply_parts(total, starts_in_think=False)
     assert completion == "<think>The policy says 30 days.</think>Yes, within 30 days."
-    measured = llm.measure(PROMPT, completion)
+    measured = Measurement.reported(total)
+    assert measured is not None
     assert (measured.output_tokens, measured.finished, measured.mean_logprob) == (4, True, pytest.approx(-0.5))
 
 
@@ -213,8 +217,9 @@ def test_an_inline_trace_is_split_in_the_stream_and_in_a_whole_reply(
     assert total.additional_kwargs[REASONING_KEY] == "The policy says 30 days."
     whole = llm.chat.invoke(PROMPT)
     assert (whole.content, whole.additional_kwargs[REASONING_KEY]) == (total.content, "The policy says 30 days.")
-    _, _, completion = reply_parts(whole, starts_in_think=llm.opens_think)
-    assert llm.measure(PROMPT, completion).finished is False  # the budget ended it
+    for reply in (whole, total):
+        measured = Measurement.reported(reply)
+        assert measured is not None and measured.finished is False  # the budget ended it
 
 
 def test_a_model_that_never_thinks_streams_at_once_and_carries_no_trace_key(server: Replayer) -> None:
@@ -224,7 +229,7 @@ def test_a_model_that_never_thinks_streams_at_once_and_carries_no_trace_key(serv
     assert REASONING_KEY not in total.additional_kwargs
 
 
-def test_a_reply_never_seen_has_unknown_measurements(server: Replayer) -> None:
+def test_a_reply_without_figures_has_unknown_measurements(server: Replayer) -> None:
     measured = _model(server).measure(PROMPT, "something else")
     assert (measured.input_tokens, measured.output_tokens, measured.mean_logprob, measured.finished) == (
         0,
@@ -316,5 +321,6 @@ def test_the_async_paths_split_the_same_way(server: Replayer) -> None:
     assert [c.content for c in chunks if c.content] == ["Yes."]
     assert "".join(c.additional_kwargs.get(REASONING_KEY, "") for c in chunks) == "Policy."
     assert (whole.content, whole.additional_kwargs[REASONING_KEY]) == ("Yes.", "Policy.")
-    _, _, completion = reply_parts(whole, starts_in_think=False)
-    assert llm.measure(PROMPT, completion).output_tokens == 4
+    for reply in (whole, functools.reduce(operator.add, chunks)):
+        measured = Measurement.reported(reply)
+        assert measured is not None and measured.output_tokens == 4

@@ -1,8 +1,8 @@
 """Load a PEFT adapter (``R1AGENT_ADAPTER``, e.g. a LoRA from ``r1agent train dpo``) onto the chat model.
 
 The adapter is *merged* into the weights: the model keeps its architecture and speed, nothing else in
-the stack (pipeline, teacher-forced scoring, streaming) needs to know, and the text-generation pipeline
-is pointed at the merged model so answers and quality scores come from the same weights.
+the stack (generation, scoring, streaming) needs to know, and the generator is pointed at the merged
+model so answers and quality scores come from the same weights.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def apply_adapter(llm: LocalChatModel, adapter: Path | None) -> LocalChatModel:
             f"(trained on {adapter_base(adapter) or 'an unknown model'}): {exc}"
         ) from exc
     merged.eval()
-    # The pipeline captured the model object when it was built: point it at the merged one.
-    llm.chat.llm.pipeline.model = merged
+    # The generator captured the model object when it was built: point it at the merged one.
     if llm.chat.generator is not None:
         llm.chat.generator.model = merged
     return replace(llm, model=merged, name=f"{llm.name}+{adapter.name}")

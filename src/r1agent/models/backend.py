@@ -46,14 +46,14 @@ class Measurement:
     @classmethod
     def reported(cls, reply: BaseMessage) -> Measurement | None:
         """The figures a backend sent with its reply (:data:`MEASURED_KEY`); None when it sent none."""
-        usage = getattr(reply, "usage_metadata", None)
         measured = reply.response_metadata.get(MEASURED_KEY)
-        if not usage or not isinstance(measured, dict):
+        if not isinstance(measured, dict):
             return None
+        usage = getattr(reply, "usage_metadata", None) or {}  # a server may not count tokens: 0 then
         logprob = measured.get("mean_logprob")
         return cls(
-            usage["input_tokens"],
-            usage["output_tokens"],
+            int(usage.get("input_tokens", 0)),
+            int(usage.get("output_tokens", 0)),
             float(logprob) if isinstance(logprob, int | float) else None,
             measured.get("finished") if isinstance(measured.get("finished"), bool) else None,
         )

