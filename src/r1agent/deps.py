@@ -72,6 +72,7 @@ def open_knowledge_base(settings: Settings, embeddings: Embeddings) -> Knowledge
         url=settings.qdrant_url,
         api_key=api_key,
         seed=seed,
+        cache_dir=settings.cache_dir,
     )
 
 

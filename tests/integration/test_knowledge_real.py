@@ -9,6 +9,7 @@ from langchain_core.embeddings import Embeddings
 
 from r1agent.errors import ConfigurationError, InputError, NotFoundError
 from r1agent.knowledge import KnowledgeBase
+from r1agent.knowledge.store import demo_kb_files
 from r1agent.models.embeddings import load_embeddings
 
 POLICY = """# Shop policy
@@ -103,3 +104,36 @@ def test_seed_files_are_ingested_once_when_empty(tmp_path: Path, embeddings: Emb
     reopened = KnowledgeBase.open(embeddings, collection="t", path=tmp_path / "q", seed=[(doc, "demo/policy.md")])
     assert reopened.count() == 2  # an emptied store is re-seeded on next start
     reopened.close()
+
+
+class CountingEmbeddings(Embeddings):
+    """The real model, counting the documents it is asked to embed."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+        self.model_name = getattr(inner, "model_name", "")
+        self.documents = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.documents += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def test_the_demo_seed_is_embedded_once_per_cache_not_once_per_data_dir(tmp_path: Path, embeddings: Embeddings) -> None:
+    counting = CountingEmbeddings(embeddings)
+    seed = [(p, "demo/" + p.name) for p in demo_kb_files()]
+    question = "How long do I have to return an item?"
+    kbs = []
+    for data in ("first", "second"):
+        kb = KnowledgeBase.open(
+            counting, collection="demo", path=tmp_path / data, seed=seed, cache_dir=tmp_path / "cache"
+        )
+        kbs.append((kb.count(), counting.documents, kb.search(question, k=1)))
+        kb.close()
+    (n1, embedded1, hit1), (n2, embedded2, hit2) = kbs
+    assert n1 == n2 == embedded1 > 0  # every chunk embedded by the first start...
+    assert embedded2 == embedded1  # ...and none again by the second
+    assert hit1[0]["source"] == hit2[0]["source"] and hit1[0]["score"] == pytest.approx(hit2[0]["score"], abs=1e-5)

@@ -8,7 +8,6 @@ embeddings are cached; embedding the examples is the slow part and is cached by 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 
 from r1agent.intents.taxonomy import Taxonomy
+from r1agent.models.embeddings import embed_documents_cached, embedding_digest
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
@@ -64,7 +64,7 @@ class IntentClassifier:
         labels = np.array([label for _, label in taxonomy.examples])
         # The fit (a 5-fold calibration plus the final model, ~3 s) is cached next to the example embeddings,
         # keyed by everything it depends on: most of a warm start was spent redoing it.
-        key = _digest(embeddings, [f"C={c}", *texts, "\x1e", *labels.tolist()])
+        key = embedding_digest(embeddings, [f"C={c}", *texts, "\x1e", *labels.tolist()])
         path = cache_dir / "embeddings" / f"intent-model-{key}.npz" if cache_dir else None
         if path is not None and path.is_file():
             with np.load(path) as saved:
@@ -72,7 +72,7 @@ class IntentClassifier:
                 return cls(saved["coef"], saved["intercept"], classes, float(saved["temperature"]), embeddings)
         from sklearn.linear_model import LogisticRegression  # only when fitting: see __init__
 
-        x = _embed_cached(texts, embeddings, cache_dir)
+        x = embed_documents_cached(embeddings, texts, cache_dir, kind="intents")
         model = LogisticRegression(C=c, max_iter=2000)
         temperature = _fit_temperature(model, x, labels)
         model.fit(x, labels)
@@ -133,23 +133,3 @@ def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
-
-
-def _digest(embeddings: Embeddings, parts: list[str]) -> str:
-    model_id = str(getattr(embeddings, "model_name", type(embeddings).__name__))
-    return hashlib.sha256("\x1f".join([model_id, *parts]).encode()).hexdigest()[:24]
-
-
-def _embed_cached(texts: list[str], embeddings: Embeddings, cache_dir: Path | None) -> NDArray[np.float32]:
-    path = cache_dir / "embeddings" / f"intents-{_digest(embeddings, texts)}.npy" if cache_dir else None
-    if path is not None and path.is_file():
-        cached = np.load(path)
-        if cached.shape[0] == len(texts):
-            return np.asarray(cached, dtype=np.float32)
-    x = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, x)
-        tmp.replace(path)
-    return x

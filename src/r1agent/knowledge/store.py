@@ -19,6 +19,7 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 from qdrant_client import QdrantClient, models
 
 from r1agent.errors import ConfigurationError, InputError, NotFoundError
+from r1agent.models.embeddings import embed_documents_cached
 from r1agent.state import Source
 
 SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -76,6 +77,7 @@ class KnowledgeBase:
         *,
         remote: bool = False,
         seed: Sequence[tuple[Path, str]] = (),
+        cache_dir: Path | None = None,
     ) -> None:
         self._connect = connect
         self._conn: QdrantClient | None = None
@@ -83,6 +85,7 @@ class KnowledgeBase:
         self._collection = collection
         self._remote = remote
         self._seed = list(seed)
+        self._seed_cache = cache_dir
 
     @classmethod
     def open(
@@ -94,8 +97,10 @@ class KnowledgeBase:
         url: str | None = None,
         api_key: str | None = None,
         seed: Sequence[tuple[Path, str]] = (),
+        cache_dir: Path | None = None,
     ) -> KnowledgeBase:
-        """``seed``: (file, source) pairs ingested when the collection is first found empty."""
+        """``seed``: (file, source) pairs ingested when the collection is first found empty, their vectors
+        kept in ``cache_dir`` (the same files at every first start of a data dir)."""
 
         def connect() -> QdrantClient:
             if url:
@@ -111,7 +116,7 @@ class KnowledgeBase:
                     "serves one process); stop it, or run a Qdrant server and set R1AGENT_QDRANT_URL"
                 ) from exc
 
-        return cls(connect, embeddings, collection, remote=bool(url), seed=seed)
+        return cls(connect, embeddings, collection, remote=bool(url), seed=seed, cache_dir=cache_dir)
 
     @property
     def _client(self) -> QdrantClient:
@@ -119,7 +124,7 @@ class KnowledgeBase:
             self._conn = self._connect()
             if self._seed and self.count() == 0:
                 for file, source in self._seed:
-                    self.add_file(file, source=source)
+                    self.add_file(file, source=source, cache_dir=self._seed_cache)
         return self._conn
 
     @property
@@ -167,7 +172,8 @@ class KnowledgeBase:
             return 0
         return self._client.count(self._collection, exact=True).count
 
-    def add_file(self, path: Path, *, source: str | None = None) -> IngestReport:
+    def add_file(self, path: Path, *, source: str | None = None, cache_dir: Path | None = None) -> IngestReport:
+        """``cache_dir``: keep the chunks' vectors there by content (for files ingested again and again)."""
         if not path.is_file():
             raise NotFoundError(f"no such file: {path}")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -183,14 +189,19 @@ class KnowledgeBase:
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         key = source or str(path.resolve())
-        return self.add_text(text, source=key, markdown=path.suffix.lower() != ".txt")
+        return self.add_text(text, source=key, markdown=path.suffix.lower() != ".txt", cache_dir=cache_dir)
 
-    def add_text(self, text: str, *, source: str, markdown: bool = True) -> IngestReport:
+    def add_text(self, text: str, *, source: str, markdown: bool = True, cache_dir: Path | None = None) -> IngestReport:
         chunks = chunk_document(text, markdown=markdown)
         self._ensure_collection()
         self._delete_source(source)
         if chunks:
-            vectors = self._embeddings.embed_documents([_embed_text(c) for c in chunks])
+            texts = [_embed_text(c) for c in chunks]
+            vectors = (
+                embed_documents_cached(self._embeddings, texts, cache_dir, kind="kb").tolist()
+                if cache_dir is not None
+                else self._embeddings.embed_documents(texts)
+            )
             points = [
                 models.PointStruct(
                     id=str(uuid.uuid5(_NAMESPACE, f"{source}#{i}")),

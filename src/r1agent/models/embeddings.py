@@ -9,6 +9,7 @@ folder (extra layers, prompts, weighted pooling) goes through langchain-huggingf
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
+from numpy.typing import NDArray
 
 from r1agent.errors import ConfigurationError
 
@@ -194,6 +197,32 @@ class MemoEmbeddings(Embeddings):
             vector = self.inner.embed_query(text)
             self._put(key, vector)
         return vector
+
+
+def embedding_digest(embeddings: Embeddings, parts: list[str]) -> str:
+    """A cache key for ``parts`` as embedded by this model (its folder names it)."""
+    model_id = str(getattr(embeddings, "model_name", type(embeddings).__name__))
+    return hashlib.sha256("\x1f".join([model_id, *parts]).encode()).hexdigest()[:24]
+
+
+def embed_documents_cached(
+    embeddings: Embeddings, texts: list[str], cache_dir: Path | None, *, kind: str
+) -> NDArray[np.float32]:
+    """``texts`` embedded, kept in ``cache_dir/embeddings`` by content: the intent examples and the demo
+    knowledge base are the same texts at every start, and embedding them is the slow part (~5 s for the demo
+    knowledge base's 61 chunks on one core)."""
+    path = cache_dir / "embeddings" / f"{kind}-{embedding_digest(embeddings, texts)}.npy" if cache_dir else None
+    if path is not None and path.is_file():
+        cached = np.load(path)
+        if cached.shape[0] == len(texts):
+            return np.asarray(cached, dtype=np.float32)
+    x = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, x)
+        tmp.replace(path)  # atomic: a concurrent start may write the same file
+    return x
 
 
 def memo_embeddings(inner: Embeddings) -> MemoEmbeddings:
