@@ -123,6 +123,7 @@ def test_a_reader_that_goes_away_stops_its_row_not_the_batch(llm: LocalChatModel
     next(pieces)
     pieces.close()  # type: ignore[attr-defined]  # a client disconnecting mid-answer
     assert quitter._request.abandoned.is_set()
+    assert len(alone(llm, QUESTIONS[0], 32)) == 32  # left alone, it would have used its whole budget
     "".join(stayer)
     assert stayer._request.ids == alone(llm, QUESTIONS[1], 20)
     assert len(quitter._request.ids) < 32
