@@ -151,7 +151,7 @@ def test_a_failing_batch_reaches_its_readers_and_the_worker_survives(
     assert "".join(gen.stream(prompt(llm, QUESTIONS[3]), max_new_tokens=4))
 
 
-def test_concurrent_graph_turns_share_batches_and_answer_as_if_alone(real_deps: Deps) -> None:
+def test_concurrent_graph_turns_answer_as_if_alone(real_deps: Deps) -> None:
     gen = getattr(real_deps.llm.chat, "generator", None)
     assert isinstance(gen, BatchGenerator)
     ctx = Context(quality_threshold=0.0, max_new_tokens=16)
