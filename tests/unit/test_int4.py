@@ -43,12 +43,22 @@ def test_exact_four_bit_weights_pack_losslessly_and_compute_the_same_product() -
     packed, error = int4.pack(layer)
     assert error == pytest.approx(0.0, abs=int4.LOSSLESS_STEPS)
     one_row = torch.randn(1, 3, 128)  # a decode step: the int4 kernel, bf16 activations
-    many_rows = torch.randn(2, 40, 128)  # a prefill: the dense copy
+    many_rows = torch.randn(2, 40, 128)  # a prefill: the dense copy (fp32 here)
     with torch.no_grad():
         for x, tolerance in ((one_row, 2e-2), (many_rows, 1e-5)):
             got, want = packed(x), layer(x)
             assert got.shape == want.shape and got.dtype == want.dtype
             assert torch.allclose(got, want, rtol=tolerance, atol=tolerance), (got - want).abs().max()
+
+
+def test_a_bf16_prefill_copy_stays_close() -> None:
+    layer = four_bit_linear(96, 128)
+    packed, _ = int4.pack(layer, torch.bfloat16)
+    assert packed.dense.dtype == torch.bfloat16
+    x = torch.randn(2, 40, 128)
+    with torch.no_grad():
+        got, want = packed(x), layer(x)
+    assert got.dtype == torch.float32 and torch.allclose(got, want, rtol=2e-2, atol=2e-2)
 
 
 def test_auto_packs_a_four_bit_model_but_not_its_output_head() -> None:

@@ -8,9 +8,15 @@ minimum), so the fp32 weights it is converted to are exactly 4-bit values: packi
 the one numerical change (llama.cpp rounds its activations to 8 bits for the same weights).
 
 Many-row products (a prompt's prefill, the teacher-forced scoring pass) are compute-bound, not
-memory-bound, and the int4 kernel is slow there: they run on the original weights. (A bf16 copy prefilled
-1.6x faster, but oneDNN's bf16 results depend on how many rows a product has, so a turn decoded in a batch
-would no longer answer exactly as it does alone.)
+memory-bound, and the int4 kernel is slow there: they run on a bf16 copy of the weights, which oneDNN runs
+on the CPU's bf16 units (a 433-token prompt: 628 against 1061 ms in fp32), or on the original weights where
+the CPU has no bf16 support.
+
+The price of bf16 is determinism across batch shapes: rounding to bf16 turns the ~1e-5 differences between
+a prompt prefilled alone and in a padded batch into visible ones, so a near-tie can go the other way when
+a turn shares a batch. The fp32 model decodes a batch exactly as each prompt alone (tests/integration/
+test_batching_real.py); with int4, greedy answers equal fp32's on most prompts, not all (benchmarks/decode.py
+prints how many).
 
 ``R1AGENT_WEIGHTS``: ``auto`` packs only when it is lossless (every group's weights are exactly 4-bit) and
 the CPU has bf16 support; ``int4`` packs any model (round-to-nearest: a real approximation, opt-in);
@@ -53,7 +59,7 @@ def cpu_has_bf16() -> bool:
 
 
 class Int4Linear(nn.Module):
-    """A linear layer that decodes from its weight packed as 4-bit groups and prefills from the weight itself."""
+    """A linear layer that decodes from its weight packed as 4-bit groups and prefills from a dense copy."""
 
     packed: torch.Tensor
     scales_zeros: torch.Tensor
@@ -74,7 +80,7 @@ class Int4Linear(nn.Module):
         if flat.shape[0] <= MAX_KERNEL_ROWS:
             out = torch._weight_int4pack_mm_for_cpu(flat.to(torch.bfloat16), self.packed, GROUP, self.scales_zeros)
         else:
-            out = nn.functional.linear(flat, self.dense)
+            out = nn.functional.linear(flat.to(self.dense.dtype), self.dense)
         out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
         return out if self.bias is None else out + self.bias
 
@@ -94,13 +100,14 @@ def quantize(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return codes.reshape(rows, cols).to(torch.int32), step, low, float(error)
 
 
-def pack(linear: nn.Linear) -> tuple[Int4Linear, float]:
+def pack(linear: nn.Linear, dense_dtype: torch.dtype | None = None) -> tuple[Int4Linear, float]:
     """``linear`` as an :class:`Int4Linear`, and how far its weights were from 4-bit values (in steps)."""
     codes, step, low, error = quantize(linear.weight)
     packed = torch._convert_weight_to_int4pack_for_cpu(codes, 1)
     # The kernel computes (code - 8) * scale + zero, so zero = minimum + 8 steps; layout [groups, rows, 2].
     scales_zeros = torch.stack([step, low + 8 * step], dim=-1).transpose(0, 1).contiguous().to(torch.bfloat16)
-    return Int4Linear(packed, scales_zeros, linear.weight.detach(), linear.bias), error
+    dense = linear.weight.detach()
+    return Int4Linear(packed, scales_zeros, dense if dense_dtype is None else dense.to(dense_dtype), linear.bias), error
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ def pack_linears(model: Any, mode: Weights) -> PackReport:
         return PackReport("full", "not on the CPU (the int4 kernel here is the CPU one)")
     if not kernel_available():
         return PackReport("full", "this torch has no int4 CPU kernel")
-    if mode == "auto" and not cpu_has_bf16():
+    bf16 = cpu_has_bf16()
+    if mode == "auto" and not bf16:
         return PackReport("full", "this CPU has no bf16 support, which the int4 kernel's fast path needs")
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     targets = [
@@ -137,21 +145,28 @@ def pack_linears(model: Any, mode: Weights) -> PackReport:
     ]
     if not targets:
         return PackReport("full", "no linear layer fits 4-bit groups")
+    dense_dtype = torch.bfloat16 if bf16 else None
     originals: list[tuple[nn.Module, str, nn.Module]] = []
     worst = 0.0
     for parent, name in targets:
         original = getattr(parent, name)
-        module, error = pack(original)
+        module, error = pack(original, dense_dtype)
         worst = max(worst, error)
         if mode == "auto" and error > LOSSLESS_STEPS:
             # Not a 4-bit model: rounding it would change its answers, so auto leaves it exact.
             for done_parent, done_name, done in originals:
                 setattr(done_parent, done_name, done)
             return PackReport("full", f"the weights are not 4-bit values (off by {error:.2f} steps)", 0, error)
-        # Kept until every layer has passed (auto); the weights themselves stay on as the prefill copy.
+        # Kept until every layer has passed (auto); memory-mapped weights cost nothing while they wait.
         originals.append((parent, name, original))
         setattr(parent, name, module)
     originals.clear()
+    if dense_dtype is not None:
+        # The weights left (embedding, norms) may still be views of the safetensors file's memory map, which
+        # keeps every page of it read so far resident (0.4 GB of the bundled model's). Copies let the map go;
+        # the tied output head is the same Parameter as the embedding, so it stays tied.
+        for param in model.parameters():
+            param.data = param.data.clone()
     report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst)
     log.info("packed %d linear layers as int4 (worst error %.3g steps)", report.layers, worst)
     return report
