@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -107,3 +109,49 @@ def test_layers_whose_width_is_not_a_multiple_of_the_group_stay_as_they_are() ->
     model = Tiny(nn.Linear(50, 64), four_bit_linear(32, 64))
     report = pack_linears(model, "int4")
     assert report.layers == 1 and type(model.first) is nn.Linear and isinstance(model.second, Int4Linear)
+
+
+def test_packed_layers_are_cached_and_loaded_without_reading_the_original_weights(tmp_path: Path) -> None:
+    cache = tmp_path / "int4" / "tiny.safetensors"
+    first = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64, seed=1))
+    x = torch.randn(1, 64)
+    assert pack_linears(first, "int4", cache).layers == 2 and cache.is_file()
+    want = first(x)
+    second = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64, seed=1))
+    second.head.load_state_dict(first.head.state_dict())
+    with torch.no_grad():  # had the cache not been used, these would poison the result
+        second.first.weight.fill_(float("nan"))
+        second.second.weight.fill_(float("nan"))
+    report = pack_linears(second, "int4", cache)
+    assert (report.used, report.layers) == ("int4", 2)
+    assert torch.equal(second(x), want)
+
+
+def test_a_corrupt_cache_is_packed_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "tiny.safetensors"
+    cache.write_bytes(b"not a safetensors file")
+    model = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64))
+    assert pack_linears(model, "int4", cache).layers == 2
+    assert "ignoring the packed-layer cache" in caplog.text
+    assert cache.stat().st_size > 1000  # rewritten
+
+
+def test_auto_does_not_take_a_lossy_cache_written_by_int4(tmp_path: Path) -> None:
+    cache = tmp_path / "tiny.safetensors"
+    torch.manual_seed(0)
+    assert pack_linears(Tiny(nn.Linear(64, 64), nn.Linear(64, 32)), "int4", cache).used == "int4"
+    torch.manual_seed(0)
+    model = Tiny(nn.Linear(64, 64), nn.Linear(64, 32))
+    report = pack_linears(model, "auto", cache)
+    assert report.used == "full" and type(model.first) is nn.Linear
+
+
+def test_the_cache_key_follows_the_weight_files(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"1")
+    before = int4.cache_file(tmp_path, folder)
+    assert int4.cache_file(tmp_path, folder) == before
+    (folder / "model.safetensors").write_bytes(b"22")
+    assert int4.cache_file(tmp_path, folder) != before

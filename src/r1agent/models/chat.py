@@ -35,7 +35,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from r1agent.errors import ConfigurationError
 from r1agent.models.backend import MEASURED_KEY, Measurement
 from r1agent.models.batching import BatchGenerator, Generated, stop_token_ids
-from r1agent.models.int4 import PackReport, Weights, pack_linears
+from r1agent.models.int4 import PackReport, Weights, cache_file, pack_linears
 from r1agent.models.think import CLOSE, REASONING_KEY, Channel, ThinkStreamSplitter, route_think
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,8 @@ def load_chat_model(
     model.eval()  # type: ignore[no-untyped-call]
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    packed = pack_linears(model, weights)  # the bundled Q4_1 weights decode ~2x faster as int4 (models/int4.py)
+    # The bundled Q4_1 weights decode ~2x faster as int4 (models/int4.py); packed once into the cache dir.
+    packed = pack_linears(model, weights, cache_file(cache_dir, path))
     name = DEFAULT_NAME if folder is None else path.name
     # ChatHuggingFace wants an LLM to wrap; the batcher generates, so it needs no transformers pipeline (whose
     # import alone took ~2 s of a cold start).

@@ -25,8 +25,11 @@ the CPU has bf16 support; ``int4`` packs any model (round-to-nearest: a real app
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -119,10 +122,13 @@ class PackReport:
     """Worst distance of a packed weight from its original, in quantisation steps (0: lossless)."""
 
 
-def pack_linears(model: Any, mode: Weights) -> PackReport:
+def pack_linears(model: Any, mode: Weights, cache: Path | None = None) -> PackReport:
     """Swap ``model``'s linear layers for :class:`Int4Linear` where ``mode`` allows it (in place).
 
     The output head is left alone: it is tied to the embedding, which is 8-bit in the GGUF, not 4-bit.
+    ``cache`` (see :func:`cache_file`): the packed layers are saved there once and loaded from there after,
+    so a start neither packs (~1 s) nor reads the original linear weights at all (a memory-mapped model's
+    pages stay on disk: peak memory is the packed model's, not both).
     """
     if mode == "full":
         return PackReport("full", "R1AGENT_WEIGHTS=full")
@@ -134,33 +140,32 @@ def pack_linears(model: Any, mode: Weights) -> PackReport:
     if mode == "auto" and not bf16:
         return PackReport("full", "this CPU has no bf16 support, which the int4 kernel's fast path needs")
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    targets = [
-        (parent, name)
-        for parent in model.modules()
+    targets = {
+        f"{prefix}.{name}" if prefix else name: (parent, name)
+        for prefix, parent in model.named_modules()
         for name, child in parent.named_children()
         if type(child) is nn.Linear
         and child is not head
         and child.in_features % GROUP == 0
         and child.weight.dtype in (torch.float32, torch.bfloat16)
-    ]
+    }
     if not targets:
         return PackReport("full", "no linear layer fits 4-bit groups")
     dense_dtype = torch.bfloat16 if bf16 else None
-    originals: list[tuple[nn.Module, str, nn.Module]] = []
-    worst = 0.0
-    for parent, name in targets:
-        original = getattr(parent, name)
-        module, error = pack(original, dense_dtype)
-        worst = max(worst, error)
-        if mode == "auto" and error > LOSSLESS_STEPS:
-            # Not a 4-bit model: rounding it would change its answers, so auto leaves it exact.
-            for done_parent, done_name, done in originals:
-                setattr(done_parent, done_name, done)
-            return PackReport("full", f"the weights are not 4-bit values (off by {error:.2f} steps)", 0, error)
-        # Kept until every layer has passed (auto); memory-mapped weights cost nothing while they wait.
-        originals.append((parent, name, original))
-        setattr(parent, name, module)
-    originals.clear()
+    saved = _load(cache, targets) if cache is not None else None
+    if saved is not None:
+        modules, worst = saved
+        if mode == "auto" and worst > LOSSLESS_STEPS:
+            return PackReport("full", f"the weights are not 4-bit values (off by {worst:.2f} steps)", 0, worst)
+        for key, (parent, name) in targets.items():
+            setattr(parent, name, modules[key])
+    else:
+        packed = _pack_all(targets, mode, dense_dtype)
+        if isinstance(packed, PackReport):
+            return packed
+        worst = max((error for _, error in packed.values()), default=0.0)
+        if cache is not None:
+            _save(cache, {key: module for key, (module, _) in packed.items()}, worst)
     if dense_dtype is not None:
         # The weights left (embedding, norms) may still be views of the safetensors file's memory map, which
         # keeps every page of it read so far resident (0.4 GB of the bundled model's). Copies let the map go;
@@ -168,5 +173,77 @@ def pack_linears(model: Any, mode: Weights) -> PackReport:
         for param in model.parameters():
             param.data = param.data.clone()
     report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst)
-    log.info("packed %d linear layers as int4 (worst error %.3g steps)", report.layers, worst)
+    log.info("int4: %d linear layers (worst error %.3g steps)", report.layers, worst)
     return report
+
+
+def _pack_all(
+    targets: dict[str, tuple[nn.Module, str]], mode: Weights, dense_dtype: torch.dtype | None
+) -> dict[str, tuple[Int4Linear, float]] | PackReport:
+    done: dict[str, tuple[Int4Linear, float]] = {}
+    originals: list[tuple[nn.Module, str, nn.Module]] = []
+    for key, (parent, name) in targets.items():
+        original = getattr(parent, name)
+        module, error = pack(original, dense_dtype)
+        if mode == "auto" and error > LOSSLESS_STEPS:
+            # Not a 4-bit model: rounding it would change its answers, so auto leaves it exact.
+            for done_parent, done_name, done_layer in originals:
+                setattr(done_parent, done_name, done_layer)
+            return PackReport("full", f"the weights are not 4-bit values (off by {error:.2f} steps)", 0, error)
+        # Kept until every layer has passed (auto); memory-mapped weights cost nothing while they wait.
+        originals.append((parent, name, original))
+        setattr(parent, name, module)
+        done[key] = (module, error)
+    return done
+
+
+def cache_file(cache_dir: Path, model_folder: Path) -> Path:
+    """Where the packed layers of ``model_folder`` live: keyed by its weight files and by this torch and
+    CPU (the packed layout is the kernel's, which may change between them)."""
+    digest = hashlib.sha256()
+    weights = [*model_folder.glob("*.safetensors"), *model_folder.glob("*.bin")]
+    for path in [*sorted(weights), model_folder / "config.json"]:
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    digest.update(f"{torch.__version__};{torch.backends.cpu.get_cpu_capability()};{GROUP};{cpu_has_bf16()}".encode())
+    return cache_dir / "int4" / f"{model_folder.name}-{digest.hexdigest()[:16]}.safetensors"
+
+
+def _save(path: Path, modules: dict[str, Int4Linear], worst: float) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for key, module in modules.items():
+        tensors[f"{key}.packed"] = module.packed
+        tensors[f"{key}.scales_zeros"] = module.scales_zeros
+        tensors[f"{key}.dense"] = module.dense
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        save_file(tensors, str(tmp), metadata={"max_error_steps": repr(worst), "layers": str(len(modules))})
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    except OSError as exc:  # a read-only cache dir costs the next start a repack, nothing else
+        log.warning("int4: could not cache the packed layers in %s: %s", path, exc)
+
+
+def _load(path: Path, targets: dict[str, tuple[nn.Module, str]]) -> tuple[dict[str, Int4Linear], float] | None:
+    if not path.is_file():
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            worst = float((f.metadata() or {})["max_error_steps"])
+            modules = {}
+            for key, (parent, name) in targets.items():
+                bias = getattr(parent, name).bias
+                modules[key] = Int4Linear(
+                    f.get_tensor(f"{key}.packed"),
+                    f.get_tensor(f"{key}.scales_zeros"),
+                    f.get_tensor(f"{key}.dense"),
+                    bias,
+                )
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
+        log.warning("int4: ignoring the packed-layer cache %s (%s); packing again", path, exc)
+        return None
+    return modules, worst
