@@ -4,8 +4,9 @@ Decoding one token reads every weight once, so on a CPU its speed is set by byte
 SmolLM2 ships as a Q4_1 GGUF (groups of 32 weights, each a 4-bit step of a per-group scale above a per-group
 minimum), so the fp32 weights it is converted to are exactly 4-bit values: packing them back for
 ``torch._weight_int4pack_mm_for_cpu`` loses nothing, and a decode step reads about a third of the bytes
-(the tied fp32 output head stays as it is). The kernel's fast path takes bf16 activations; that rounding is
-the one numerical change (llama.cpp rounds its activations to 8 bits for the same weights).
+(the tied fp32 output head stays as it is). The kernel's fast path takes and returns bf16 activations:
+that rounding, and the bf16 prefill copy below, are the numerical changes (llama.cpp rounds its activations
+to 8 bits for the same weights).
 
 Many-row products (a prompt's prefill, the teacher-forced scoring pass) are compute-bound, not
 memory-bound, and the int4 kernel is slow there: they run on a bf16 copy of the weights, which oneDNN runs
