@@ -11,7 +11,7 @@ import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from r1agent.models import int4
-from r1agent.models.chat import LocalChatModel, load_chat_model
+from r1agent.models.chat import LocalChatModel, default_model_folder, load_chat_model
 from r1agent.models.int4 import Int4Linear, pack_linears
 from r1agent.nodes.reasoning import SYSTEM_PROMPT
 
@@ -102,3 +102,16 @@ def test_the_batcher_on_int4_reports_the_log_probs_of_what_it_decoded(packed: Lo
         picked = logps.gather(1, torch.tensor(request.ids).unsqueeze(1))
         # The same tokens fed one at a time, alone: close, not equal (a padded batch's rounding noise differs).
         assert generated.mean_logprob == pytest.approx(float(picked.mean()), abs=0.01), text
+
+
+def test_the_first_start_converts_and_packs_in_a_child_process(tmp_path: Path) -> None:
+    folder = default_model_folder(tmp_path, "int4")
+    assert (folder / "config.json").is_file()
+    packed = int4.cache_file(tmp_path, folder)
+    assert packed.is_file()  # the child packed the layers it had in memory: this process need not
+    llm = load_chat_model(None, cache_dir=tmp_path, device="cpu", weights="int4")
+    try:
+        assert llm.weights.used == "int4" and llm.weights.max_error_steps <= int4.LOSSLESS_STEPS
+        assert sorted(p.name for p in packed.parent.iterdir()) == [packed.name]  # loaded, not packed again
+    finally:
+        llm.close()

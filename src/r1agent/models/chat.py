@@ -17,8 +17,8 @@ import importlib.util
 import logging
 import math
 import os
-import shutil
-import tempfile
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,8 +199,8 @@ class LocalChatModel:
         return Measurement(n_in, n_out, value if math.isfinite(value) else None, finished)
 
 
-def default_model_folder(cache_dir: Path) -> Path:
-    """The bundled SmolLM2 as a safetensors folder, converting the GGUF on first use."""
+def default_model_folder(cache_dir: Path, weights: Weights = "auto") -> Path:
+    """The bundled SmolLM2 as a safetensors folder, converting the GGUF on first use (models/convert.py)."""
     target = cache_dir / "models" / "smollm2-135m-instruct"
     if (target / "config.json").is_file():
         return target
@@ -213,24 +213,15 @@ def default_model_folder(cache_dir: Path) -> Path:
         )
     gguf_dir = Path(next(iter(spec.submodule_search_locations)))
     log.info("converting %s to safetensors in %s (once)", DEFAULT_GGUF, target)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=DEFAULT_GGUF)
-    # The weights are dequantised fp32 now; drop the GGUF quantizer so save/load is plain safetensors.
-    model.hf_quantizer = None  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)  # atomic: a concurrent converter may have won the race
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # A child process: the dequantised GGUF's memory goes back to the system when it exits.
+    args = [str(gguf_dir), DEFAULT_GGUF, str(target), str(cache_dir), weights]
+    done = subprocess.run(
+        [sys.executable, "-m", "r1agent.models.convert", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0 or not (target / "config.json").is_file():
+        raise ConfigurationError(
+            f"could not convert the bundled model {DEFAULT_GGUF} into {target}: {done.stderr.strip()[-2000:]}"
+        )
     return target
 
 
@@ -247,7 +238,7 @@ def load_chat_model(
     generate_workers: int = 2,
     weights: Weights = "auto",
 ) -> LocalChatModel:
-    path = folder or default_model_folder(cache_dir)
+    path = folder or default_model_folder(cache_dir, weights)
     if not (path / "config.json").is_file():
         raise ConfigurationError(f"R1AGENT_MODEL is not a transformers model folder: {path}")
     # Half the cores by default: decoding is memory-bound, so more threads add little, and on a busy machine
