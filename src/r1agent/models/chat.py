@@ -240,14 +240,15 @@ def load_chat_model(
     generate_workers: int = 2,
     weights: Weights = "auto",
 ) -> LocalChatModel:
-    path = folder or default_model_folder(cache_dir, weights)
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    # On a GPU the weights stay bf16: the converter need not pack int4 layers for the CPU kernel.
+    path = folder or default_model_folder(cache_dir, "full" if use_cuda else weights)
     if not (path / "config.json").is_file():
         raise ConfigurationError(f"R1AGENT_MODEL is not a transformers model folder: {path}")
     # Half the cores by default: decoding is memory-bound, so more threads add little, and on a busy machine
     # (the server's other requests, the embedder) they fight for the cores: on 2 cores shared with other
     # work, 2 torch threads decoded at 1.1 tok/s against 6.5 with 1 (benchmarks/decode.py --threads).
     torch.set_num_threads(torch_threads or max(1, (os.cpu_count() or 2) // 2))
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     kwargs: dict[str, Any] = {"local_files_only": True}
     if use_cuda:
         kwargs.update(dtype=torch.bfloat16, device_map="auto")
