@@ -20,6 +20,9 @@ pytestmark = [
     pytest.mark.skipif(not int4.kernel_available(), reason="this torch has no int4 CPU kernel"),
 ]
 
+# Where the CPU has no bf16 support, auto never decodes in int4 (and the kernel has no fast path there).
+needs_bf16 = pytest.mark.skipif(not int4.cpu_has_bf16(), reason="int4 decoding runs only on CPUs with bf16 support")
+
 QUESTIONS = ["How long do I have to return an item?", "Do you sell mechanical keyboards?", "Where is my refund?"]
 
 
@@ -71,6 +74,7 @@ def test_auto_chooses_int4_for_the_bundled_model_where_the_cpu_has_bf16(cache_di
         llm.close()
 
 
+@needs_bf16
 def test_decoding_in_four_bit_follows_the_fp32_model(full: LocalChatModel, packed: LocalChatModel) -> None:
     agree = total = 0
     for question in QUESTIONS:
@@ -91,6 +95,7 @@ def test_decoding_in_four_bit_follows_the_fp32_model(full: LocalChatModel, packe
     assert agree / total >= 0.9, f"{agree}/{total} greedy choices agree"
 
 
+@needs_bf16
 def test_the_batcher_on_int4_reports_the_log_probs_of_what_it_decoded(packed: LocalChatModel) -> None:
     assert packed.chat.generator is not None
     streams = [packed.chat.generator.stream(packed.render([HumanMessage(q)]), max_new_tokens=16) for q in QUESTIONS]
