@@ -251,8 +251,8 @@ def decode_bytes(chat: LocalChatModel) -> int:
         if isinstance(module, Int4Linear):
             total += module.packed.nbytes + module.scales_zeros.nbytes
         elif not isinstance(module, torch.nn.Embedding):
-            total += sum(p.nbytes for p in module.parameters(recurse=False))
-    return total + chat.model.get_output_embeddings().weight.nbytes
+            total += sum(p.nbytes for p in module.parameters(recurse=False))  # the tied head counts here
+    return total
 
 
 FIDELITY_QUESTIONS = [
