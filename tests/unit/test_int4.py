@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,68 @@ def test_the_cache_key_follows_the_weight_files(tmp_path: Path) -> None:
     assert int4.cache_file(tmp_path, folder) == before
     (folder / "model.safetensors").write_bytes(b"22")
     assert int4.cache_file(tmp_path, folder) != before
+
+
+# --- bf16 blocks: a real (tiny, randomly initialised) Llama -------------------------------------------------
+
+
+def tiny_llama() -> nn.Module:
+    """A 2-layer Llama whose linear weights are exact 4-bit values, as the bundled model's are."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for module in model.model.layers.modules():
+            if type(module) is nn.Linear:
+                codes, step, low, _ = int4.quantize(module.weight)
+                rows, cols = module.weight.shape
+                groups = codes.reshape(rows, cols // GROUP, GROUP).float()
+                module.weight.copy_((groups * step[..., None] + low[..., None]).reshape(rows, cols))
+    return model
+
+
+def test_packed_decoder_blocks_compute_in_bf16_between_an_fp32_residual_stream() -> None:
+    model = tiny_llama()
+    reference = copy.deepcopy(model)
+    report = pack_linears(model, "auto")
+    if not int4.cpu_has_bf16():
+        assert report.used == "full"
+        pytest.skip("auto packs (and computes in bf16) only on CPUs with bf16 support")
+    assert (report.used, report.layers, report.bf16_blocks) == ("int4", 14, 4)  # 7 linears, 2 blocks per layer
+    seen: dict[str, torch.dtype] = {}
+
+    def note(name: str, tensor: torch.Tensor) -> None:
+        seen.setdefault(name, tensor.dtype)  # the first call: the prefill
+
+    for i, layer in enumerate(model.model.layers):
+        layer.self_attn.q_proj.register_forward_pre_hook(lambda m, a, i=i: note(f"q{i}", a[0]))
+        layer.mlp.down_proj.register_forward_pre_hook(lambda m, a, i=i: note(f"down{i}", a[0]))
+        layer.register_forward_hook(lambda m, a, out, i=i: note(f"layer{i}", out))
+    ids = torch.randint(0, 128, (2, 20), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        out = model(ids, use_cache=True)  # a prefill: 40 rows, the dense bf16 copies
+        step = model(ids[:, :1], cache=out.past_key_values, use_cache=True)  # 2 rows: the int4 kernel
+        want = reference(ids).logits
+    assert {seen[f"q{i}"] for i in range(2)} | {seen[f"down{i}"] for i in range(2)} == {torch.bfloat16}
+    assert {seen["layer0"], seen["layer1"]} == {torch.float32}  # the residual stream stays fp32
+    assert out.logits.dtype == step.logits.dtype == torch.float32
+    assert out.past_key_values.layers[0].keys.dtype == torch.bfloat16  # half the KV cache's memory
+    # The same model, but for bf16 rounding inside the blocks.
+    assert torch.allclose(out.logits, want, atol=0.05), (out.logits - want).abs().max()
+    assert (out.logits.argmax(-1) == want.argmax(-1)).float().mean() >= 0.9
+
+
+def test_a_model_without_decoder_blocks_keeps_its_activations() -> None:
+    model = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64))
+    assert pack_linears(model, "int4").bf16_blocks == 0
+    assert model(torch.randn(1, 64)).dtype == torch.float32
