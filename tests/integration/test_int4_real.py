@@ -57,8 +57,10 @@ def test_the_bundled_weights_are_exactly_four_bit(packed: LocalChatModel) -> Non
     assert report.used == "int4"
     assert report.layers == 30 * 7  # q, k, v, o, gate, up, down in each of 30 blocks
     assert report.max_error_steps <= int4.LOSSLESS_STEPS
-    assert type(packed.model.lm_head) is torch.nn.Linear  # the 8-bit tied head stays fp32
-    assert packed.model.lm_head.weight is packed.model.model.embed_tokens.weight
+    # The 8-bit tied head stays fp32, reordered for oneDNN where the blocks compute in bf16.
+    head = packed.model.lm_head
+    assert type(head) is (int4.PrepackedHead if report.prepacked_head else torch.nn.Linear)
+    assert head.weight is packed.model.model.embed_tokens.weight and head.weight.dtype == torch.float32
 
 
 def test_auto_chooses_int4_for_the_bundled_model_where_the_cpu_has_bf16(cache_dir: Path) -> None:

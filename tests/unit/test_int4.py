@@ -222,3 +222,29 @@ def test_a_model_without_decoder_blocks_keeps_its_activations() -> None:
     model = Tiny(four_bit_linear(64, 64), four_bit_linear(32, 64))
     assert pack_linears(model, "int4").bf16_blocks == 0
     assert model(torch.randn(1, 64)).dtype == torch.float32
+
+
+def test_the_prepacked_head_computes_the_fp32_logits_and_stays_tied() -> None:
+    model = tiny_llama()
+    embedding = model.model.embed_tokens.weight
+    head = model.lm_head
+    x = torch.randn(3, 5, 64)[:, -1:, :]  # the last position of each row: a strided view, as generate passes it
+    with torch.no_grad():
+        want = head(x)
+    if not int4.prepack_head(model):
+        pytest.skip("this torch's oneDNN cannot reorder a linear weight")
+    assert isinstance(model.lm_head, int4.PrepackedHead)
+    assert model.lm_head.weight is embedding  # still tied: nothing else holds a second fp32 copy
+    with torch.no_grad():
+        for rows in (x, x[:1], torch.randn(2, 40, 64)):
+            got = model.lm_head(rows)
+            assert got.dtype == torch.float32 and got.shape == (*rows.shape[:-1], 128)
+            assert torch.allclose(got, head(rows), atol=1e-5)
+        assert torch.allclose(model.lm_head(x), want, atol=1e-5)
+
+
+def test_auto_prepacks_the_head_where_it_computes_the_blocks_in_bf16() -> None:
+    model = tiny_llama()
+    report = pack_linears(model, "auto")
+    assert report.prepacked_head == (report.bf16_blocks > 0)
+    assert isinstance(model.lm_head, int4.PrepackedHead) == report.prepacked_head
