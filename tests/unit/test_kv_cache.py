@@ -1,0 +1,65 @@
+"""The batcher's KV cache (models/batching.py): appending in place gives exactly what concatenation gives."""
+
+from __future__ import annotations
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
+from transformers.cache_utils import DynamicLayer
+
+from r1agent.models.batching import CACHE_KWARG, GrowingLayer, growing_cache
+
+
+def steps(layer: DynamicLayer, lengths: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for n in lengths:
+        k, v = torch.randn(2, 3, n, 8, generator=gen), torch.randn(2, 3, n, 8, generator=gen)
+        keys, values = layer.update(k, v)
+        out.append((keys.clone(), values.clone()))
+    return out
+
+
+def test_appending_in_place_equals_concatenation_and_reuses_the_buffer() -> None:
+    lengths = [40, 1, 1, 1, 30, *[1] * 40]  # a prefill, steps, a second chunk, steps past the spare room
+    grown, concatenated = GrowingLayer(), DynamicLayer()
+    for (gk, gv), (ck, cv) in zip(steps(grown, lengths), steps(concatenated, lengths), strict=True):
+        assert torch.equal(gk, ck) and torch.equal(gv, cv)
+    assert grown.get_seq_length() == sum(lengths)
+    before = grown.keys.data_ptr()
+    grown.update(torch.zeros(2, 3, 1, 8), torch.zeros(2, 3, 1, 8))
+    assert grown.keys.data_ptr() == before  # a step wrote into the buffer: no copy of the cache so far
+
+
+def test_a_crop_from_outside_is_noticed() -> None:
+    grown, concatenated = GrowingLayer(), DynamicLayer()
+    steps(grown, [20, 1, 1])
+    steps(concatenated, [20, 1, 1])
+    grown.crop(-5)
+    concatenated.crop(-5)
+    for (gk, gv), (ck, cv) in zip(steps(grown, [1, 1], seed=1), steps(concatenated, [1, 1], seed=1), strict=True):
+        assert torch.equal(gk, ck) and torch.equal(gv, cv)
+
+
+def test_growing_cache_only_for_models_whose_layers_are_all_plain() -> None:
+    llama = LlamaConfig(num_hidden_layers=3, hidden_size=64, num_attention_heads=4, intermediate_size=128)
+    cache = growing_cache(llama)
+    assert cache is not None and len(cache.layers) == 3
+    assert all(type(layer) is GrowingLayer for layer in cache.layers)
+    windowed = MistralConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, sliding_window=16)
+    assert growing_cache(windowed) is None  # sliding-window layers keep transformers' own cache
+
+
+def test_generate_with_the_growing_cache_decodes_the_same_tokens() -> None:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
+    )
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0  # left padding, as the batcher pads
+    kwargs = {"attention_mask": mask, "max_new_tokens": 90, "do_sample": False, "pad_token_id": 0}
+    with torch.inference_mode():
+        want = model.generate(ids, **kwargs)
+        got = model.generate(ids, **{CACHE_KWARG: growing_cache(config)}, **kwargs)
+    assert torch.equal(got, want)
