@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import torch
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 
 from r1agent import Context, open_agent
 from r1agent.deps import Deps
 from r1agent.models.backend import Measurement
 from r1agent.models.batching import BatchGenerator
 from r1agent.models.chat import LocalChatModel, load_chat_model
+from r1agent.nodes.reasoning import SYSTEM_PROMPT
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,8 @@ def batcher(llm: LocalChatModel) -> BatchGenerator:
 
 
 def prompt(llm: LocalChatModel, question: str) -> str:
-    return llm.render([HumanMessage(question)])
+    # The product's system prompt: every prompt shares it, so the batcher reuses its cached keys and values.
+    return llm.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(question)])
 
 
 def alone(llm: LocalChatModel, question: str, max_new_tokens: int) -> list[int]:
@@ -80,10 +82,13 @@ def together(llm: LocalChatModel, budgets: list[int]) -> list[tuple[str, Any]]:
 
 def test_a_batch_decodes_what_each_prompt_decodes_alone(llm: LocalChatModel) -> None:
     before = sum(batcher(llm).batch_sizes.values())
+    reused = batcher(llm).prefix_tokens_reused
     budgets = [32, 20, 32, 8]
     results = together(llm, budgets)
     runs = sum(batcher(llm).batch_sizes.values()) - before
     assert runs < len(QUESTIONS), f"no batching happened: {batcher(llm).batch_sizes}"
+    # The shared system prompt came from the prefix cache, and the answers are still each prompt's alone.
+    assert batcher(llm).prefix_tokens_reused - reused >= len(QUESTIONS) * 32
     for (text, stream), question, budget in zip(results, QUESTIONS, budgets, strict=True):
         expected = alone(llm, question, budget)
         assert stream._request.ids == expected, question

@@ -1,4 +1,5 @@
-"""The batcher's KV cache (models/batching.py): appending in place gives exactly what concatenation gives."""
+"""The batcher's KV cache (models/batching.py): appending in place gives exactly what concatenation gives, and a
+prompt prefix shared by every turn is prefilled once and reused."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
 from transformers.cache_utils import DynamicLayer
 
-from r1agent.models.batching import CACHE_KWARG, GrowingLayer, growing_cache
+from r1agent.models.batching import (
+    CACHE_KWARG,
+    PREFIXES_KEPT,
+    BatchGenerator,
+    GrowingLayer,
+    _Request,
+    growing_cache,
+)
 
 
 def steps(layer: DynamicLayer, lengths: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -63,3 +71,65 @@ def test_generate_with_the_growing_cache_decodes_the_same_tokens() -> None:
         want = model.generate(ids, **kwargs)
         got = model.generate(ids, **{CACHE_KWARG: growing_cache(config)}, **kwargs)
     assert torch.equal(got, want)
+
+
+# --- the prefix cache ---------------------------------------------------------------------------------------
+
+
+class Tokens:
+    """Just what the batcher asks of a tokenizer (ids are the text here)."""
+
+    pad_token_id = 0
+    eos_token_id = 1
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return " ".join(map(str, ids))
+
+
+def tiny_generator() -> BatchGenerator:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
+    )
+    return BatchGenerator(LlamaForCausalLM(config).eval(), Tokens(), max_new_tokens=12, repetition_penalty=1.1)
+
+
+def requests(*prompts: list[int]) -> list[_Request]:
+    return [_Request(prompt_ids=p, budget=12, stop_ids=frozenset({1})) for p in prompts]
+
+
+SYSTEM = list(range(10, 50))  # 40 tokens every prompt opens with
+
+
+def test_a_shared_prefix_is_found_cached_and_reused_as_far_as_prompts_share_it() -> None:
+    gen = tiny_generator()
+    assert gen._prefix_for(requests([*SYSTEM, 60, 61])) == (None, 0)  # nothing to compare with yet
+    prefix, shared = gen._prefix_for(requests([*SYSTEM, 70, 71, 72]))  # shares 40 with the prompt before
+    assert prefix is not None and shared == 40 and prefix.keys[0].shape[-2] == 40
+    # Later prompts use as much of it as all of them share, and keep one token of their own to prefill.
+    assert gen._prefix_for(requests([*SYSTEM[:35], 90, 91], [*SYSTEM, 80]))[1] == 35
+    assert gen._prefix_for(requests([*SYSTEM, 5]))[1] == 40
+    assert gen._prefix_for(requests(SYSTEM))[1] == 39
+    assert gen._prefix_for(requests(SYSTEM[:20] + [99] * 30))[0] is None  # under PREFIX_MIN shared: not worth it
+
+
+def test_the_prefix_cache_keeps_a_bounded_number_of_prefixes() -> None:
+    gen = tiny_generator()
+    for start in range(PREFIXES_KEPT + 3):
+        base = [start + 2] * 40
+        gen._prefix_for(requests([*base, 60], [*base, 61]))
+    assert len(gen._prefixes) == PREFIXES_KEPT
+
+
+def test_a_batch_decodes_the_same_with_the_prefix_from_the_cache() -> None:
+    prompts = [[*SYSTEM, 60, 61, 62], [*SYSTEM, 70], [*SYSTEM[:36], 80, 81, 82, 83, 84]]
+    plain = tiny_generator()
+    plain._prefix_for = lambda batch: (None, 0)  # type: ignore[method-assign]
+    want = requests(*prompts)
+    plain._run(want)
+    cached = tiny_generator()
+    cached._run(requests(*prompts))  # finds and caches the shared prefix
+    got = requests(*prompts)
+    cached._run(got)
+    assert cached.prefix_tokens_reused >= 2 * 3 * 36
+    assert [r.ids for r in got] == [r.ids for r in want] and all(r.ids for r in got)

@@ -44,6 +44,10 @@ WINDOWS_AT_MOST = 4
 """A batch waits for company at most this many windows, however steadily requests trickle in."""
 IDLE_S = 10.0
 """A worker with nothing to do for this long leaves; the next request starts one again."""
+PREFIX_MIN = 32
+"""Tokens every prompt of a batch must share with a cached prefix for it to be used (shorter: not worth it)."""
+PREFIXES_KEPT = 4
+"""Prompt prefixes whose keys and values are kept (the grounded and the small-talk system prompts, a few more)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,20 @@ class Generated:
     """Mean log-probability of the generated tokens under the raw (unpenalised) model; None if none."""
     finish_reason: FinishReason
     """``stop``: the model ended the sequence; ``length``: the token budget ran out."""
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """A prompt prefix's keys and values, per layer ``[1, heads, len(ids), dim]``, computed once."""
+
+    ids: tuple[int, ...]
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+
+def _shared(a: tuple[int, ...] | list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
 
 
 class _End:
@@ -246,6 +264,11 @@ class BatchGenerator:
         self.workers = max(1, workers)
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._gather = threading.Lock()
+        self._prefixes: collections.OrderedDict[tuple[int, ...], _Prefix] = collections.OrderedDict()
+        self._last_prompt: list[int] = []
+        self._prefix_lock = threading.Lock()
+        self.prefix_tokens_reused = 0
+        """Prompt tokens not prefilled because a cached prefix held them: what the tests read."""
         self._lock = threading.Lock()  # guards the worker set, so no request is left without a worker
         self._threads: set[threading.Thread] = set()
         self._closed = False
@@ -327,10 +350,28 @@ class BatchGenerator:
 
     def _run(self, batch: list[_Request]) -> None:
         self.batch_sizes[len(batch)] += 1
-        width = max(len(r.prompt_ids) for r in batch)
-        # Left padding: every row's next token is in the last column.
-        ids = [[self.pad_id] * (width - len(r.prompt_ids)) + r.prompt_ids for r in batch]
-        mask = [[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch]
+        cache = growing_cache(getattr(self.model, "config", None))
+        prefix, shared = self._prefix_for(batch) if cache is not None else (None, 0)
+        width = max(len(r.prompt_ids) for r in batch) - shared
+        # [shared prefix | padding | the rest]: the prefix's keys and values come from the cache, and every row's
+        # next token is in the last column. Positions count only unmasked tokens, so padding in the middle
+        # changes nothing for a row: it reads as if it were alone. Only leading padding is exempt from the
+        # repetition penalty, so padding in the middle repeats the prefix's last token, which the penalty
+        # already counts: a padding token would be penalised as if the row had said it.
+        ids, mask = [], []
+        for r in batch:
+            pad = width - (len(r.prompt_ids) - shared)
+            filler = r.prompt_ids[shared - 1] if shared else self.pad_id
+            ids.append(r.prompt_ids[:shared] + [filler] * pad + r.prompt_ids[shared:])
+            mask.append([1] * shared + [0] * pad + [1] * (len(r.prompt_ids) - shared))
+        if prefix is not None and cache is not None:
+            for layer, keys, values in zip(cache.layers, prefix.keys, prefix.values, strict=True):
+                assert isinstance(layer, GrowingLayer)  # growing_cache makes no other kind
+                layer.update(
+                    keys[:, :, :shared].expand(len(batch), -1, -1, -1),
+                    values[:, :, :shared].expand(len(batch), -1, -1, -1),
+                )
+            self.prefix_tokens_reused += shared * len(batch)
         device = self.model.device
         logps: list[torch.Tensor | None] = [None]
         me = threading.get_ident()
@@ -342,7 +383,6 @@ class BatchGenerator:
 
         hook = self.model.register_forward_hook(keep_logps)
         try:
-            cache = growing_cache(getattr(self.model, "config", None))
             with torch.inference_mode():
                 self.model.generate(
                     input_ids=torch.tensor(ids, device=device),
@@ -359,6 +399,43 @@ class BatchGenerator:
         for request in batch:
             if not request.done:  # generate stopped on its own criteria (the model's max length)
                 request.finish("length")
+
+    def _prefix_for(self, batch: list[_Request]) -> tuple[_Prefix | None, int]:
+        """A cached prefix that every prompt in ``batch`` starts with, and how many of its tokens they share.
+
+        Every turn's prompt opens with the same system prompt (~100 tokens of ~530), and prefilling it again
+        for every turn is wasted work: its keys and values are computed once, when prompts are seen to share at
+        least :data:`PREFIX_MIN` tokens (those of one batch, or a lone turn's and the one before it), and any
+        later batch reuses as much of a cached prefix as all its prompts share. Each row keeps at least one
+        token of its own to prefill.
+        """
+        prompts = [r.prompt_ids for r in batch]
+        cap = min(len(p) for p in prompts) - 1
+        with self._prefix_lock:
+            best, shared = None, 0
+            for cached in self._prefixes.values():
+                n = min([cap, *(_shared(cached.ids, p) for p in prompts)])
+                if n > shared:
+                    best, shared = cached, n
+            if best is not None and shared >= PREFIX_MIN:
+                self._prefixes.move_to_end(best.ids)
+                return best, shared
+            # What this batch's prompts share, or a lone prompt with the one before it.
+            seen = prompts if len(prompts) > 1 else [*prompts, self._last_prompt]
+            self._last_prompt = prompts[0]
+            shared = min([cap, *(_shared(seen[0], p) for p in seen[1:])])
+        if shared < PREFIX_MIN:
+            return None, 0
+        ids = tuple(prompts[0][:shared])
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids], device=self.model.device), use_cache=True, logits_to_keep=1)
+        layers = getattr(out, CACHE_KWARG).layers  # the output's field has the argument's name
+        prefix = _Prefix(ids, [layer.keys for layer in layers], [layer.values for layer in layers])
+        with self._prefix_lock:
+            self._prefixes[ids] = prefix
+            while len(self._prefixes) > PREFIXES_KEPT:
+                self._prefixes.popitem(last=False)
+        return prefix, shared
 
 
 def stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
