@@ -30,7 +30,7 @@ from r1agent.context import Context
 from r1agent.deps import Deps, build_deps, open_checkpointer
 from r1agent.errors import ConfigurationError, ConflictError, NotFoundError
 from r1agent.feedback.store import Feedback, FeedbackStore, record_feedback
-from r1agent.feedback.turns import CheckpointHistory
+from r1agent.feedback.turns import OWNER_KEY, CheckpointHistory
 from r1agent.graphs import build_graph
 from r1agent.nodes.perception import validate_text
 from r1agent.settings import Settings
@@ -72,8 +72,37 @@ class Agent:
     def _config(self, thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}}
 
+    def run_config(self, thread_id: str, customer_id: str | None = None) -> RunnableConfig:
+        """The config of a run on ``thread_id``; acting for ``customer_id``, it records them as the owner.
+
+        LangGraph copies run metadata into every checkpoint, where feedback and later turns look for the
+        owner (``metadata.owner``, as the server's auth stamps it): a thread started for a customer is theirs.
+        """
+        config = self._config(thread_id)
+        if customer_id is not None:
+            config["metadata"] = {OWNER_KEY: customer_id}
+        return config
+
     def thread_exists(self, thread_id: str) -> bool:
         return bool(self.graph.get_state(self._config(thread_id)).values)
+
+    def check_thread(self, thread_id: str, customer_id: str | None = None) -> None:
+        """NotFoundError unless ``thread_id`` exists and, acting for ``customer_id``, is that customer's.
+
+        Someone else's thread, or one whose owner is unknown (started by a trusted caller), is answered
+        exactly like a thread that does not exist: a customer cannot continue, read or probe it.
+        """
+        missing = NotFoundError(f"unknown thread {thread_id!r}: leave out --thread to start a new one")
+        if not self.thread_exists(thread_id):
+            raise missing
+        if customer_id is not None and self._history().owner(thread_id) != customer_id:
+            raise missing
+
+    def _history(self) -> CheckpointHistory:
+        checkpointer = self.graph.checkpointer
+        if not isinstance(checkpointer, BaseCheckpointSaver):
+            raise ConfigurationError("this reads the thread's checkpoints: build the graph with a checkpointer")
+        return CheckpointHistory(checkpointer, self.deps.tickets, max_history=self.deps.settings.max_history_messages)
 
     def pending_ticket(self, thread_id: str) -> str | None:
         snapshot = self.graph.get_state(self._config(thread_id))
@@ -94,22 +123,23 @@ class Agent:
         """One turn. ``attachments``: image or audio files, sent as LangChain content blocks."""
         if not attachments:
             text = validate_text(text, max_chars=self.deps.settings.max_turn_chars)
-        if thread_id is None:
-            thread_id = uuid.uuid4().hex
-        elif not self.thread_exists(thread_id):
-            raise NotFoundError(f"unknown thread {thread_id!r}: leave out --thread to start a new one")
-        elif (ticket := self.pending_ticket(thread_id)) is not None:
-            raise ConflictError(
-                f"thread {thread_id} is waiting for a human agent (ticket {ticket}); "
-                f"resume it with: r1agent handoff resume {ticket} --reply TEXT"
-            )
         ctx = context or Context()
         if customer_id is not None:
             ctx = replace(ctx, customer_id=customer_id)
+        if thread_id is None:
+            thread_id = uuid.uuid4().hex
+        else:
+            self.check_thread(thread_id, ctx.customer_id)  # before anything about it is said
+            if (ticket := self.pending_ticket(thread_id)) is not None:
+                raise ConflictError(
+                    f"thread {thread_id} is waiting for a human agent (ticket {ticket}); "
+                    f"resume it with: r1agent handoff resume {ticket} --reply TEXT"
+                )
         content: str | list[str | dict[str, Any]] = text
         if attachments:
             content = [{"type": "text", "text": text}, *(content_block(path) for path in attachments)]
-        self.graph.invoke({"messages": [HumanMessage(content=content)]}, self._config(thread_id), context=ctx)
+        config = self.run_config(thread_id, ctx.customer_id)
+        self.graph.invoke({"messages": [HumanMessage(content=content)]}, config, context=ctx)
         return self.result(thread_id)
 
     def resume(self, ticket_id: str, reply: str, *, context: Context | None = None) -> TurnResult:
@@ -117,7 +147,8 @@ class Agent:
         if ticket.status != "open" or self.pending_ticket(ticket.thread_id) != ticket_id:
             raise ConflictError(f"ticket {ticket_id} is not waiting for a reply (status {ticket.status})")
         ctx = replace(context or Context(), customer_id=ticket.customer_id)
-        self.graph.invoke(Command(resume=reply), self._config(ticket.thread_id), context=ctx)
+        config = self.run_config(ticket.thread_id, ticket.customer_id)
+        self.graph.invoke(Command(resume=reply), config, context=ctx)
         return self.result(ticket.thread_id)
 
     def feedback(
@@ -134,15 +165,11 @@ class Agent:
         ``customer_id``: act for that customer, whose threads only are found; None: a trusted caller
         (the operator), any thread. See docs/feedback.md.
         """
-        checkpointer = self.graph.checkpointer
-        if not isinstance(checkpointer, BaseCheckpointSaver):
-            raise ConfigurationError("feedback reads the thread's checkpoints: build the graph with a checkpointer")
         settings = self.deps.settings
-        history = CheckpointHistory(checkpointer, self.deps.tickets, max_history=settings.max_history_messages)
         with FeedbackStore(settings.feedback_path) as store:
             return record_feedback(
                 store,
-                history,
+                self._history(),
                 thread_id,
                 customer_id,
                 rating,

@@ -133,8 +133,8 @@ def chat(
     _quiet_libraries()
     with _user_errors(), open_agent() as agent:
         thread_id = thread or uuid.uuid4().hex
-        if thread and not agent.thread_exists(thread):
-            raise NotFoundError(f"unknown thread {thread!r}: leave out --thread to start a new one")
+        if thread:
+            agent.check_thread(thread, customer)
         err.print(f"[dim]thread {thread_id} · model {agent.deps.llm.name} · empty line or Ctrl-D to quit[/]")
         while True:
             try:
@@ -147,7 +147,7 @@ def chat(
                 err.print(f"[yellow]waiting for a human agent (ticket {ticket})[/]")
                 continue
             out.print("agent> ", end="")
-            config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+            config: RunnableConfig = agent.run_config(thread_id, customer)
             stream = agent.graph.stream(
                 {"messages": [HumanMessage(content=text)]},
                 config,

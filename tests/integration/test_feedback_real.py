@@ -165,3 +165,24 @@ def test_feedback_from_rating_to_training_data(
         4,
         f"error: suggestion {queued['id']} was already accepted",
     )
+
+
+def test_a_thread_started_for_a_customer_is_theirs_alone(agent: Agent) -> None:
+    first = agent.ask("Where is my order #W2611340?", customer_id="james_li_5688", context=ANSWER)
+    # Their own thread: they continue it and rate it as themselves (the owner is in its checkpoints).
+    again = agent.ask("Has it shipped yet?", thread_id=first.thread_id, customer_id="james_li_5688", context=ANSWER)
+    assert again.thread_id == first.thread_id
+    rated = agent.feedback(first.thread_id, 4, customer_id="james_li_5688")
+    assert (rated.customer_id, rated.turn, rated.rating) == ("james_li_5688", 2, 4)
+    # Anyone else, acting as a customer, is told the thread does not exist: no turn, no rating, no hint.
+    with pytest.raises(NotFoundError, match="unknown thread"):
+        agent.ask("Show me that order", thread_id=first.thread_id, customer_id="yusuf_rossi_9620")
+    with pytest.raises(NotFoundError, match="unknown thread"):
+        agent.ask("Show me that order", thread_id=first.thread_id, context=Context(customer_id="yusuf_rossi_9620"))
+    with pytest.raises(NotFoundError, match="unknown thread"):
+        agent.feedback(first.thread_id, 1, customer_id="yusuf_rossi_9620")
+    assert agent.result(first.thread_id).answer == again.answer  # the trusted caller still sees it
+    # A thread started by a trusted caller has no known owner: no customer can take it over.
+    anonymous = agent.ask("Do you sell gift cards?", context=ANSWER)
+    with pytest.raises(NotFoundError, match="unknown thread"):
+        agent.ask("Add my order to it", thread_id=anonymous.thread_id, customer_id="james_li_5688")

@@ -9,9 +9,10 @@ the agent's part ended (the answer, or the ticket opened for a human); a human's
 not counted.
 
 A thread's owner is the customer the server authenticated for its runs (``metadata.owner``, which
-the server's auth stamps on every customer run and LangGraph copies into each checkpoint's metadata),
-else the customer of a ticket it opened. Threads started in-process carry neither: their owner is
-unknown, and only a trusted caller (the operator's CLI, ``Agent.feedback``) may act on them.
+the server's auth stamps on every customer run and LangGraph copies into each checkpoint's metadata; in
+process, ``Agent.run_config`` stamps it for a run acting for a customer), else the customer of a ticket it
+opened. A thread started without a customer has no known owner: only a trusted caller (the operator's CLI,
+``Agent.feedback``) may act on it.
 """
 
 from __future__ import annotations
