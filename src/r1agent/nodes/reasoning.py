@@ -52,11 +52,21 @@ def build_prompt(state: State, *, max_history: int) -> list[BaseMessage]:
     history: list[BaseMessage] = []
     for message in state["messages"][:-1][-max_history:] if max_history > 0 else []:
         # Only the visible conversation: earlier think traces and tool chatter are not replayed.
-        if isinstance(message, HumanMessage | AIMessage) and isinstance(message.content, str):
+        if isinstance(message, HumanMessage | AIMessage) and (text := _visible_text(message)):
             role = HumanMessage if isinstance(message, HumanMessage) else AIMessage
-            history.append(role(content=neutralize_tags(message.content)))
+            history.append(role(content=neutralize_tags(text)))
     system = SYSTEM_PROMPT if grounded else SMALL_TALK_PROMPT
     return [SystemMessage(content=system), *history, HumanMessage(content=question)]
+
+
+def _visible_text(message: BaseMessage) -> str:
+    """What a turn showed: its text, and for content blocks (a customer's photo or voice note, a model's
+    reply with a reasoning block) their text parts plus a marker per attachment; never a reasoning block."""
+    if isinstance(message.content, str):
+        return message.content
+    kinds = [b.get("type") for b in message.content if isinstance(b, dict)]
+    markers = [f"[{kind} attached]" for kind in kinds if kind in ("image", "audio", "file")]
+    return " ".join(part for part in (message.text.strip(), *markers) if part)
 
 
 def _sources_block(sources: list[Source]) -> str:
