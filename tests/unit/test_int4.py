@@ -11,6 +11,7 @@ from torch import nn
 
 from r1agent.models import int4
 from r1agent.models.int4 import GROUP, Int4Linear, pack_linears
+from tests.tiny_llama import tiny_llama
 
 pytestmark = pytest.mark.skipif(not int4.kernel_available(), reason="this torch has no int4 CPU kernel")
 
@@ -162,21 +163,9 @@ def test_the_cache_key_follows_the_weight_files(tmp_path: Path) -> None:
 # --- bf16 blocks: a real (tiny, randomly initialised) Llama -------------------------------------------------
 
 
-def tiny_llama() -> nn.Module:
+def four_bit_llama() -> nn.Module:
     """A 2-layer Llama whose linear weights are exact 4-bit values, as the bundled model's are."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama()
     with torch.no_grad():
         for module in model.model.layers.modules():
             if type(module) is nn.Linear:
@@ -188,7 +177,7 @@ def tiny_llama() -> nn.Module:
 
 
 def test_packed_decoder_blocks_compute_in_bf16_between_an_fp32_residual_stream() -> None:
-    model = tiny_llama()
+    model = four_bit_llama()
     reference = copy.deepcopy(model)
     report = pack_linears(model, "auto")
     if not int4.cpu_has_bf16():
@@ -225,7 +214,7 @@ def test_a_model_without_decoder_blocks_keeps_its_activations() -> None:
 
 
 def test_the_prepacked_head_computes_the_fp32_logits_and_stays_tied() -> None:
-    model = tiny_llama()
+    model = four_bit_llama()
     embedding = model.model.embed_tokens.weight
     head = model.lm_head
     x = torch.randn(3, 5, 64)[:, -1:, :]  # the last position of each row: a strided view, as generate passes it
@@ -244,7 +233,7 @@ def test_the_prepacked_head_computes_the_fp32_logits_and_stays_tied() -> None:
 
 
 def test_auto_prepacks_the_head_where_it_computes_the_blocks_in_bf16() -> None:
-    model = tiny_llama()
+    model = four_bit_llama()
     report = pack_linears(model, "auto")
     assert report.prepacked_head == (report.bf16_blocks > 0)
     assert isinstance(model.lm_head, int4.PrepackedHead) == report.prepacked_head

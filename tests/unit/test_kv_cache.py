@@ -4,7 +4,7 @@ prompt prefix shared by every turn is prefilled once and reused."""
 from __future__ import annotations
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
+from transformers import LlamaConfig, MistralConfig
 from transformers.cache_utils import DynamicLayer
 
 from r1agent.models.batching import (
@@ -15,6 +15,7 @@ from r1agent.models.batching import (
     _Request,
     growing_cache,
 )
+from tests.tiny_llama import tiny_llama
 
 
 def steps(layer: DynamicLayer, lengths: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -58,18 +59,14 @@ def test_growing_cache_only_for_models_whose_layers_are_all_plain() -> None:
 
 
 def test_generate_with_the_growing_cache_decodes_the_same_tokens() -> None:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama()
     ids = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(2))
     mask = torch.ones_like(ids)
     mask[1, :5] = 0  # left padding, as the batcher pads
     kwargs = {"attention_mask": mask, "max_new_tokens": 90, "do_sample": False, "pad_token_id": 0}
     with torch.inference_mode():
         want = model.generate(ids, **kwargs)
-        got = model.generate(ids, **{CACHE_KWARG: growing_cache(config)}, **kwargs)
+        got = model.generate(ids, **{CACHE_KWARG: growing_cache(model.config)}, **kwargs)
     assert torch.equal(got, want)
 
 
@@ -87,11 +84,7 @@ class Tokens:
 
 
 def tiny_generator() -> BatchGenerator:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
-    )
-    return BatchGenerator(LlamaForCausalLM(config).eval(), Tokens(), max_new_tokens=12, repetition_penalty=1.1)
+    return BatchGenerator(tiny_llama(), Tokens(), max_new_tokens=12, repetition_penalty=1.1)
 
 
 def requests(*prompts: list[int]) -> list[_Request]:
