@@ -6,7 +6,6 @@ a node on resume) opens the same ticket instead of a second one.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from r1agent.errors import ConflictError, NotFoundError
+from r1agent.storage import open_sqlite
 
 TicketStatus = Literal["open", "resolved"]
 _NAMESPACE = uuid.UUID("0b7f3f0e-3f55-4a53-9d1e-5d0c6c3e2f11")
@@ -61,13 +61,7 @@ class SqliteTicketStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared across the graph's worker threads, serialised by a lock.
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(self._SCHEMA)
+        self._conn = open_sqlite(path, self._SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ conversation text: the file is as private as the threads themselves.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from r1agent.errors import ConflictError, InputError, NotFoundError
 from r1agent.feedback.reward import check_rating
 from r1agent.feedback.turns import TurnHistory, TurnRecord
+from r1agent.storage import open_sqlite
 
 SuggestionStatus = Literal["pending", "accepted", "rejected"]
 _NAMESPACE = uuid.UUID("6f0b8a52-55d1-4b0e-9a43-0c1f0f5e7a21")
@@ -95,12 +95,7 @@ class FeedbackStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(self._SCHEMA)
+        self._conn = open_sqlite(path, self._SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
