@@ -235,5 +235,8 @@ def test_the_prepacked_head_computes_the_fp32_logits_and_stays_tied() -> None:
 def test_auto_prepacks_the_head_where_it_computes_the_blocks_in_bf16() -> None:
     model = four_bit_llama()
     report = pack_linears(model, "auto")
-    assert report.prepacked_head == (report.bf16_blocks > 0)
-    assert isinstance(model.lm_head, int4.PrepackedHead) == report.prepacked_head
+    if not int4.cpu_has_bf16():
+        assert report.used == "full" and type(model.lm_head) is nn.Linear
+        pytest.skip("auto packs (and prepacks the head) only on CPUs with bf16 support")
+    assert report.prepacked_head and report.bf16_blocks == 4
+    assert isinstance(model.lm_head, int4.PrepackedHead)
