@@ -37,7 +37,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from r1agent.models.batching import stop_token_ids
 from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
-from r1agent.models.int4 import Int4Linear
+from r1agent.models.int4 import Int4Linear, PrepackedHead
 from r1agent.nodes.reasoning import SYSTEM_PROMPT
 from r1agent.settings import Settings
 
@@ -244,12 +244,14 @@ def median_run(fn: Callable[[int], Run], n: int, repeats: int) -> Run:
 
 
 def decode_bytes(chat: LocalChatModel) -> int:
-    """Bytes of weights one decode step reads: packed layers, the fp32 output head, the norms (not the
-    embedding table, of which a step reads one row, nor the prefill copies)."""
+    """Bytes of weights one decode step reads: packed layers, the output head (its bf16 screen where it has
+    one), the norms (not the embedding table, of which a step reads one row, nor the prefill copies)."""
     total = 0
     for module in chat.model.modules():
         if isinstance(module, Int4Linear):
             total += module.packed.nbytes + module.scales_zeros.nbytes
+        elif isinstance(module, PrepackedHead):
+            total += module.packed.nbytes + module.row_norms.nbytes  # and 64 fp32 rows per token: ~0.1 MB
         elif not isinstance(module, torch.nn.Embedding):
             total += sum(p.nbytes for p in module.parameters(recurse=False))  # the tied head counts here
     return total

@@ -107,7 +107,8 @@ def load_llm(settings: Settings) -> ChatBackend:
         if settings.adapter is None:
             return llm
         merged = apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
-        return replace(merged, weights=pack_linears(merged.model, settings.weights))
+        packed = pack_linears(merged.model, settings.weights, penalty=settings.repetition_penalty)
+        return replace(merged, weights=packed)
     if settings.adapter is not None:
         # The weights live on the server: an adapter is the server's to load (vLLM: --enable-lora).
         raise ConfigurationError("R1AGENT_ADAPTER cannot apply to a remote model (R1AGENT_LLM_URL): load it there")

@@ -98,6 +98,39 @@ def test_decoding_in_four_bit_follows_the_fp32_model(full: LocalChatModel, packe
 
 
 @needs_bf16
+def test_the_screened_head_decodes_the_tokens_of_the_exact_fp32_head(packed: LocalChatModel) -> None:
+    """Alone and as a padded batch, with the product's repetition penalty: the bf16 screen changes no token."""
+    model, tokenizer = packed.model, packed.tokenizer
+    screened = model.lm_head
+    if not isinstance(screened, int4.PrepackedHead):
+        pytest.skip("this torch's oneDNN cannot reorder a linear weight: the head is the plain fp32 one")
+    assert screened.penalty == pytest.approx(1.1)  # load_chat_model's default, passed through
+    exact = torch.nn.Linear(screened.in_features, screened.out_features, bias=False)
+    exact.weight = screened.weight
+    prompts = [packed.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(q)]) for q in QUESTIONS]
+
+    def greedy() -> list[list[int]]:
+        tokenizer.padding_side = "left"
+        rows = [tokenizer([p], add_special_tokens=False, return_tensors="pt") for p in prompts]
+        batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True)
+        settings = {"max_new_tokens": 32, "do_sample": False, "repetition_penalty": 1.1}
+        with torch.inference_mode():
+            alone = [model.generate(**row, **settings)[0, row["input_ids"].shape[1] :].tolist() for row in rows]
+            together = model.generate(**batch, **settings)[:, batch["input_ids"].shape[1] :].tolist()
+        return alone + together
+
+    rescreened = screened.rescreened
+    with_screen = greedy()
+    model.set_output_embeddings(exact)
+    try:
+        with_fp32 = greedy()
+    finally:
+        model.set_output_embeddings(screened)
+    assert with_screen == with_fp32
+    assert screened.rescreened - rescreened <= len(QUESTIONS) * 2 * 32 // 10  # the fallback stays rare
+
+
+@needs_bf16
 def test_the_batcher_on_int4_reports_the_log_probs_of_what_it_decoded(packed: LocalChatModel) -> None:
     assert packed.chat.generator is not None
     streams = [packed.chat.generator.stream(packed.render([HumanMessage(q)]), max_new_tokens=16) for q in QUESTIONS]

@@ -213,23 +213,48 @@ def test_a_model_without_decoder_blocks_keeps_its_activations() -> None:
     assert model(torch.randn(1, 64)).dtype == torch.float32
 
 
-def test_the_prepacked_head_computes_the_fp32_logits_and_stays_tied() -> None:
+def screened_llama(penalty: float = 1.0) -> tuple[nn.Module, nn.Linear]:
+    """A tiny Llama whose head is screened (its original fp32 head returned beside it), or a skip."""
+    torch.manual_seed(0)
     model = four_bit_llama()
-    embedding = model.model.embed_tokens.weight
     head = model.lm_head
-    x = torch.randn(3, 5, 64)[:, -1:, :]  # the last position of each row: a strided view, as generate passes it
-    with torch.no_grad():
-        want = head(x)
-    if not int4.prepack_head(model):
+    if not int4.prepack_head(model, penalty):
         pytest.skip("this torch's oneDNN cannot reorder a linear weight")
     assert isinstance(model.lm_head, int4.PrepackedHead)
-    assert model.lm_head.weight is embedding  # still tied: nothing else holds a second fp32 copy
+    return model, head
+
+
+def test_the_screened_head_gives_the_fp32_logits_of_the_tokens_that_can_win_and_stays_tied() -> None:
+    model, head = screened_llama()
+    assert model.lm_head.weight is model.model.embed_tokens.weight  # still tied: no second fp32 copy
+    x = torch.randn(3, 5, 64)[:, -1:, :]  # the last position of each row: a strided view, as generate passes it
     with torch.no_grad():
-        for rows in (x, x[:1], torch.randn(2, 40, 64)):
-            got = model.lm_head(rows)
+        for rows in (x, x[:1], torch.randn(8, 1, 64) * 30):
+            got, want = model.lm_head(rows), head(rows)
             assert got.dtype == torch.float32 and got.shape == (*rows.shape[:-1], 128)
-            assert torch.allclose(got, head(rows), atol=1e-5)
-        assert torch.allclose(model.lm_head(x), want, atol=1e-5)
+            top = want.topk(int4.CANDIDATES, dim=-1).indices[..., :8]
+            assert torch.allclose(got.gather(-1, top), want.gather(-1, top), atol=1e-5)  # the best ones: exact
+            assert torch.equal(got.argmax(-1), want.argmax(-1))
+            # Elsewhere within the bf16 bound, which is far from exact (so the test would see an fp32 head).
+            bound = int4.BF16_ERROR * rows.norm(dim=-1, keepdim=True) * model.lm_head.row_norms
+            assert ((got - want).abs() <= bound).all()
+        many = torch.randn(2, 40, 64)  # a teacher-forced pass: more rows than decode steps have, all exact
+        assert torch.allclose(model.lm_head(many), head(many), atol=1e-5)
+    assert model.lm_head.rescreened == 0
+
+
+def test_the_screened_head_keeps_the_greedy_token_under_a_repetition_penalty() -> None:
+    """A penalty can push every candidate below a token the screen ranked lower: those rows are redone in fp32."""
+    model, head = screened_llama(penalty=50.0)
+    x = torch.randn(4, 1, 64)
+    with torch.no_grad():
+        got, want = model.lm_head(x), head(x)
+    assert model.lm_head.rescreened == 4  # no margin survives a penalty of 50: every row exact throughout
+    assert torch.allclose(got, want, atol=1e-5)
+    model, _ = screened_llama(penalty=1.0)
+    with torch.no_grad():
+        model.lm_head(x)
+    assert model.lm_head.rescreened == 0
 
 
 def test_auto_prepacks_the_head_where_it_computes_the_blocks_in_bf16() -> None:

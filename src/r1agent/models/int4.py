@@ -125,7 +125,7 @@ class PackReport:
     bf16_blocks: int = 0
     """Attention and MLP blocks that compute in bf16 (:func:`compute_blocks_in_bf16`)."""
     prepacked_head: bool = False
-    """The fp32 output head runs on a copy reordered for oneDNN (:class:`PrepackedHead`)."""
+    """The output head screens the vocabulary with a bf16 copy reordered for oneDNN (:class:`PrepackedHead`)."""
 
 
 BLOCKS = ("self_attn", "mlp")
@@ -154,45 +154,87 @@ def _block_output(_module: nn.Module, _args: Any, output: Any) -> Any:
 
 HEAD_ROWS_HINT = 4
 """The row count oneDNN lays the head's weight out for: the default batch (it was as fast at 1 and 8)."""
+CANDIDATES = 64
+"""Tokens per row whose logits the screened head recomputes exactly in fp32."""
+SCREEN_ROWS = MAX_KERNEL_ROWS
+"""Rows (decode steps of a batch) screened in bf16; more (a teacher-forced pass) get the exact head throughout."""
+BF16_ERROR = 2.0**-8 * 1.01
+"""Bound on |bf16(x)·bf16(w) - x·w| / (|x| |w|): each operand rounds by at most 2^-9 of itself, and oneDNN
+accumulates in fp32 (the 1 % covers its sums)."""
 
 
 class PrepackedHead(nn.Module):
-    """The output head in fp32, its weight reordered once into oneDNN's blocked layout.
+    """The output head: a bf16 copy screens the vocabulary, and the logits that can win are recomputed in fp32.
 
-    A decode step's logits are a few rows times the whole 49k-word head, which reads 113 MB: MKL's fp32
-    GEMM took 5.9 ms for 1 row but 11.5 for 4 and 20.5 for 8 (one thread), and in a batch of 4 the head was
-    the largest part of a decode step. oneDNN on the reordered copy: 4.4 / 4.8 / 6.4 ms, the same fp32
-    products (differences ~1e-6, the order of the sums). The copy costs the head's size in memory again;
-    ``weight`` stays the original Parameter, still tied to the embedding.
+    A decode step's logits are a few rows times the whole 49k-word head: 113 MB of fp32 read every step,
+    the largest single read of a step after the int4 layers (8-9 ms of a 29 ms step, one row). The screen
+    reads a bf16 copy reordered once for oneDNN (half the bytes), takes each row's :data:`CANDIDATES` best
+    tokens and recomputes their logits exactly from the fp32 weight (a 64-row gather). Every other token keeps
+    its screened logit, within ``BF16_ERROR * |x| * |w_token|`` of the true one, and could only matter if
+    that reach came up to the best candidate's logit as a repetition penalty up to ``penalty`` may leave it
+    (divided by ``penalty``): in a row where it does, every token that reaches that far is recomputed too. So
+    the greedy token is the fp32 head's, penalised or not; ``rescreened`` counts the rows that needed more. The
+    rest of the distribution (what the quality score's mean log-probability reads) moves by ~0.1 logit at most.
+    ``weight`` stays the original Parameter, still tied to the embedding; the bf16 copy costs a quarter of
+    the memory the fp32 one did.
     """
 
     packed: torch.Tensor
+    row_norms: torch.Tensor
 
-    def __init__(self, head: nn.Linear, packed: torch.Tensor) -> None:
+    def __init__(self, head: nn.Linear, packed: torch.Tensor, penalty: float = 1.0) -> None:
         super().__init__()
         self.in_features, self.out_features = head.in_features, head.out_features
         self.weight = head.weight
         self.bias = head.bias
+        self.penalty = max(1.0, penalty)
+        self.rescreened = 0
         self.register_buffer("packed", packed, persistent=False)
+        self.register_buffer("row_norms", head.weight.detach().float().norm(dim=1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x.float(), self.packed, self.bias, "none", [], "")
-        return out
+        flat = x.reshape(-1, self.in_features).float()
+        if flat.shape[0] > SCREEN_ROWS or self.out_features <= CANDIDATES:
+            exact = nn.functional.linear(flat, self.weight, self.bias)
+            return exact.reshape(*x.shape[:-1], self.out_features)
+        screened = torch.ops.mkldnn._linear_pointwise(flat.to(torch.bfloat16), self.packed, None, "none", [], "")
+        logits: torch.Tensor = screened.float()
+        if self.bias is not None:
+            logits += self.bias
+        top = logits.topk(CANDIDATES, dim=-1).indices
+        exact = torch.bmm(self.weight[top], flat.unsqueeze(-1)).squeeze(-1)
+        if self.bias is not None:
+            exact += self.bias[top]
+        # How high any other token's true logit can reach, against what a penalty can leave of the best one.
+        reach = logits + (BF16_ERROR * flat.norm(dim=-1, keepdim=True)) * self.row_norms
+        reach.scatter_(1, top, float("-inf"))
+        best = exact.amax(dim=-1)
+        floor = best - best.abs() * (self.penalty - 1)
+        unsure = reach.amax(dim=-1) >= floor
+        logits.scatter_(1, top, exact)
+        for row in unsure.nonzero().flatten().tolist():  # rare: a flat distribution, or a large penalty
+            self.rescreened += 1
+            more = (reach[row] >= floor[row]).nonzero().flatten()
+            logits[row, more] = self.weight[more] @ flat[row] + (0 if self.bias is None else self.bias[more])
+        return logits.reshape(*x.shape[:-1], self.out_features)
 
 
-def prepack_head(model: Any) -> bool:
-    """Swap an fp32 CPU output head for a :class:`PrepackedHead` (in place); False where oneDNN cannot."""
+def prepack_head(model: Any, penalty: float = 1.0) -> bool:
+    """Swap an fp32 CPU output head for a :class:`PrepackedHead` (in place); False where oneDNN cannot.
+
+    ``penalty``: the largest repetition penalty generation uses, which the head keeps greedy tokens exact under.
+    """
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if type(head) is not nn.Linear or head.weight.dtype != torch.float32 or head.weight.device.type != "cpu":
         return False
     if not hasattr(model, "set_output_embeddings"):
         return False
     try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(head.weight.detach(), HEAD_ROWS_HINT)
+        packed = torch.ops.mkldnn._reorder_linear_weight(head.weight.detach().to(torch.bfloat16), HEAD_ROWS_HINT)
     except (AttributeError, RuntimeError) as exc:  # a torch built without oneDNN
         log.info("int4: the output head stays as it is (%s)", exc)
         return False
-    model.set_output_embeddings(PrepackedHead(head, packed))
+    model.set_output_embeddings(PrepackedHead(head, packed, penalty))
     return True
 
 
@@ -219,13 +261,14 @@ def compute_blocks_in_bf16(model: nn.Module) -> int:
     return count
 
 
-def pack_linears(model: Any, mode: Weights, cache: Path | None = None) -> PackReport:
+def pack_linears(model: Any, mode: Weights, cache: Path | None = None, *, penalty: float = 1.0) -> PackReport:
     """Swap ``model``'s linear layers for :class:`Int4Linear` where ``mode`` allows it (in place).
 
     The output head is left alone: it is tied to the embedding, which is 8-bit in the GGUF, not 4-bit.
     ``cache`` (see :func:`cache_file`): the packed layers are saved there once and loaded from there after,
     so a start neither packs (~1 s) nor reads the original linear weights at all (a memory-mapped model's
-    pages stay on disk: peak memory is the packed model's, not both).
+    pages stay on disk: peak memory is the packed model's, not both). ``penalty``: the largest repetition
+    penalty generation uses (see :class:`PrepackedHead`).
     """
     if mode == "full":
         return PackReport("full", "R1AGENT_WEIGHTS=full")
@@ -270,7 +313,7 @@ def pack_linears(model: Any, mode: Weights, cache: Path | None = None) -> PackRe
         for param in model.parameters():
             param.data = param.data.clone()
     blocks = compute_blocks_in_bf16(model) if dense_dtype is not None else 0
-    prepacked = prepack_head(model) if dense_dtype is not None else False
+    prepacked = prepack_head(model, penalty) if dense_dtype is not None else False
     report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst, blocks, prepacked)
     log.info(
         "int4: %d linear layers (worst error %.3g steps), %d blocks in bf16, head prepacked: %s",
