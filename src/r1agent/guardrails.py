@@ -5,7 +5,9 @@
   ``r1agent/data/blocklist.yaml``). A rule either always blocks or only blocks when the intent classifier
   also calls the turn ``out_of_scope`` ("hack into someone's account" vs "my account was hacked").
   Text is matched case-insensitively after :func:`normalize_for_matching` (NFKC, zero-width and
-  format characters and combining marks removed), so "k\\u200bill" and full-width letters do not slip past.
+  format characters and combining marks removed), so "k\\u200bill" and full-width letters do not slip past,
+  and again with look-alike letters of other scripts spelled in Latin (:func:`fold_confusables`: "kіll"
+  with a Cyrillic "і").
 - :func:`escape_data` / :func:`neutralize_tags` keep retrieved text, tool results and OCR text from
   forging the prompt's ``<sources>`` / ``<tool_results>`` delimiters or the chat template's special tokens.
 - :func:`mask_foreign_pii` masks, in an answer, the personal data that is not the signed-in customer's
@@ -81,6 +83,42 @@ def normalize_for_matching(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", kept).casefold().split())[:MAX_MATCH_CHARS]
 
 
+# Letters of other scripts that look like Latin ones (after case folding: an upper-case lookalike such as
+# Cyrillic "В" or "Н" folds to "в" / "н", so those map to the Latin letter the upper case imitates). A curated
+# subset of Unicode's confusables (TR39) for the Cyrillic, Greek, Armenian and IPA letters seen in spoofing.
+CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "н": "h", "і": "i", "ї": "i", "ј": "j", "к": "k",
+        "ӏ": "l", "м": "m", "п": "n", "о": "o", "р": "p", "ԛ": "q", "г": "r", "ѕ": "s", "т": "t", "у": "y",
+        "ү": "y", "х": "x", "ԁ": "d", "ԝ": "w", "с": "c", "ɡ": "g",
+        # Greek
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+        "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j", "ζ": "z", "γ": "y",
+        # Armenian, IPA and dotless letters
+        "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ı": "i", "ɩ": "i", "ɑ": "a", "ʏ": "y",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+")
+_LATIN = re.compile(r"[a-z]")
+
+
+def fold_confusables(normalized: str) -> str:
+    """``normalized`` (see :func:`normalize_for_matching`) with look-alike letters spelled in Latin, in the
+    words that are spoofs: a word mixing Latin letters with look-alikes ("kіll" with a Cyrillic "і"), or made
+    only of look-alikes ("ѕеlесt"). Other words, Russian or Greek ones included, stay as they are."""
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group()
+        folded = word.translate(CONFUSABLES)
+        if folded == word:
+            return word
+        spoof = _LATIN.search(word) is not None or folded.isascii()
+        return folded if spoof else word
+
+    return _WORD.sub(fold, normalized)
+
+
 class ContentFilter:
     """Compiled once (at :func:`r1agent.deps.build_deps`), then only matched."""
 
@@ -112,13 +150,17 @@ class ContentFilter:
         """The first rule the turn breaks, or None. ``out_of_scope`` rules need the classifier's agreement
         at ``intent_threshold`` (the same bar that hands an out-of-scope turn to a human)."""
         normalized = normalize_for_matching(text)
+        # Both spellings are matched: the folded one catches look-alike letters, the original keeps rules
+        # written in those scripts (a user's Cyrillic blocklist) working.
+        folded = fold_confusables(normalized)
+        texts = (normalized,) if folded == normalized else (normalized, folded)
         classified_out = (
             intent is not None and intent["label"] == OUT_OF_SCOPE and intent["confidence"] >= intent_threshold
         )
         for rule in self.rules:
             if rule.action == "out_of_scope" and not classified_out:
                 continue
-            if rule.pattern.search(normalized):
+            if any(rule.pattern.search(t) for t in texts):
                 return Verdict(rule=rule.name, action=rule.action)
         return None
 
