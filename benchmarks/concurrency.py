@@ -8,11 +8,15 @@ customer sees it. The same turns run first one after another, then all at once f
 the LangGraph server runs concurrent runs in one process), where the local model's micro-batcher
 (models/batching.py) decodes the turns that reach it together as one batch. Prints the aggregate output
 tokens/s of both, their ratio, and p50/p95 time to first token. The answer cache is off: every turn reaches the model.
+Also the CPU time each phase used, as a share of its wall time and cores: how busy the cores were (batches that
+wait on each other for the GIL leave them idle) and how much system time the waiting cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sqlite3
 import statistics
 import tempfile
@@ -39,6 +43,12 @@ QUESTIONS = [
     "Do you have any bluetooth speakers?",
     "How do you check who I am before looking at my account?",
 ]
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds this process has used, all its threads together."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,13 +86,15 @@ def main() -> None:
 
         turn(0, "warm-up")
         n = args.conversations
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         serial = [turn(i, "serial") for i in range(n)]
         serial_s = time.perf_counter() - start
-        start = time.perf_counter()
+        serial_cpu = [now - then for now, then in zip(cpu_seconds(), cpu, strict=True)]
+        start, cpu = time.perf_counter(), cpu_seconds()
         with ThreadPoolExecutor(max_workers=n) as pool:
             parallel = list(pool.map(lambda i: turn(i, "parallel"), range(n)))
         parallel_s = time.perf_counter() - start
+        parallel_cpu = [now - then for now, then in zip(cpu_seconds(), cpu, strict=True)]
         batcher = getattr(deps.llm.chat, "generator", None)
         sizes = dict(sorted(batcher.batch_sizes.items())) if batcher is not None else {}
         deps.close()
@@ -100,6 +112,15 @@ def main() -> None:
         f"p95 {percentile(ttfts, 0.95) * 1000:.0f} ms"
     )
     print(f"  ratio {many / one:.2f}x (target >= 4x)")
+    cores = os.cpu_count() or 1
+    for label, (user, system), wall in (
+        ("one at a time", serial_cpu, serial_s),
+        (f"{n} at once", parallel_cpu, parallel_s),
+    ):
+        print(
+            f"  CPU, {label}: {(user + system) / wall:.0%} of one core ({cores} here), "
+            f"{user:.1f} s user + {system:.1f} s system in {wall:.1f} s"
+        )
     print(f"  batches run (size: count), warm-up and serial turns included: {sizes}")
 
 
