@@ -110,9 +110,12 @@ def test_the_screened_head_decodes_the_tokens_of_the_exact_fp32_head(packed: Loc
     prompts = [packed.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(q)]) for q in QUESTIONS]
 
     def greedy() -> list[list[int]]:
-        tokenizer.padding_side = "left"
         rows = [tokenizer([p], add_special_tokens=False, return_tensors="pt") for p in prompts]
-        batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True)
+        side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generate's batches pad on the left
+        try:
+            batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True)
+        finally:
+            tokenizer.padding_side = side
         settings = {"max_new_tokens": 32, "do_sample": False, "repetition_penalty": 1.1}
         with torch.inference_mode():
             alone = [model.generate(**row, **settings)[0, row["input_ids"].shape[1] :].tolist() for row in rows]
