@@ -5,7 +5,8 @@
 
 - **Local backend**: the chat model exactly as r1agent loads it (``load_chat_model``: the bundled GGUF
   converted once to safetensors; on a CPU with bf16 support its linear layers packed back to 4-bit,
-  models/int4.py), greedy ``generate`` from the product's own prompt; the same model in fp32 beside it.
+  models/int4.py), greedy ``generate`` from the product's own prompt; the same model in fp32 beside it. The
+  process's allocator is tuned as r1agent's is (models/allocator.py; ``R1AGENT_MALLOC_REUSE=0``: glibc's defaults).
 - **Fidelity**: the greedy tokens of each backend against fp32's on ``--fidelity`` product prompts.
 - **Peer**: llama.cpp through ``llama-cpp-python`` on the bundled ``SmolLM2-135M-Instruct.Q4_1.gguf`` itself, with
   the same prompt tokens, greedy, same thread count. Built once by ``scripts/build-llama-cpp.sh`` into a wheel
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from r1agent.models.allocator import reuse_freed_memory
 from r1agent.models.batching import stop_token_ids
 from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
 from r1agent.models.int4 import Int4Linear, PrepackedHead
@@ -305,6 +307,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     settings = Settings()
+    if settings.malloc_reuse:  # as build_deps does for r1agent's process (models/allocator.py)
+        reuse_freed_memory()
     cache = settings.cache_dir if settings.cache_dir.exists() else Path(tempfile.mkdtemp())
     fp32 = load_chat_model(None, cache_dir=cache, torch_threads=args.threads, weights="full")
     chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads)  # what r1agent runs

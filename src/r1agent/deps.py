@@ -20,6 +20,7 @@ from r1agent.intents import IntentClassifier, load_taxonomy
 from r1agent.knowledge import KnowledgeBase, demo_kb_files
 from r1agent.knowledge.cache import AnswerCache
 from r1agent.models.adapter import apply_adapter
+from r1agent.models.allocator import reuse_freed_memory
 from r1agent.models.backend import ChatBackend
 from r1agent.models.chat import load_chat_model
 from r1agent.models.embeddings import load_embeddings, memo_embeddings
@@ -133,6 +134,8 @@ def load_llm(settings: Settings) -> ChatBackend:
 def build_deps(settings: Settings) -> Deps:
     """Everything the graph needs, from settings alone."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.malloc_reuse:
+        reuse_freed_memory()  # before the models load: their tensors are what it is for
     content_filter = ContentFilter.load(settings.blocklist)  # first: a bad list fails before models load
     # One turn embeds its text for intent, the answer cache and retrieval: the memo makes that one embedding.
     embeddings = memo_embeddings(load_embeddings(settings.embedding_model))
