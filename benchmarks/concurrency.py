@@ -97,6 +97,7 @@ def main() -> None:
         parallel_cpu = [now - then for now, then in zip(cpu_seconds(), cpu, strict=True)]
         batcher = getattr(deps.llm.chat, "generator", None)
         sizes = dict(sorted(batcher.batch_sizes.items())) if batcher is not None else {}
+        shed = batcher.rows_shed if batcher is not None else 0
         deps.close()
         conn.close()
     one = sum(t for _, _, t in serial) / serial_s
@@ -121,7 +122,7 @@ def main() -> None:
             f"  CPU, {label}: {(user + system) / wall:.0%} of one core ({cores} here), "
             f"{user:.1f} s user + {system:.1f} s system in {wall:.1f} s"
         )
-    print(f"  batches run (size: count), warm-up and serial turns included: {sizes}")
+    print(f"  batches run (size: count), warm-up and serial turns included: {sizes}; finished rows shed: {shed}")
 
 
 if __name__ == "__main__":

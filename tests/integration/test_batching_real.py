@@ -83,10 +83,13 @@ def together(llm: LocalChatModel, budgets: list[int]) -> list[tuple[str, Any]]:
 def test_a_batch_decodes_what_each_prompt_decodes_alone(llm: LocalChatModel) -> None:
     before = sum(batcher(llm).batch_sizes.values())
     reused = batcher(llm).prefix_tokens_reused
+    shed = batcher(llm).rows_shed
     budgets = [32, 20, 32, 8]
     results = together(llm, budgets)
     runs = sum(batcher(llm).batch_sizes.values()) - before
     assert runs < len(QUESTIONS), f"no batching happened: {batcher(llm).batch_sizes}"
+    # The short rows left the batch when they ended, and the rows left went on to the same tokens.
+    assert batcher(llm).rows_shed > shed
     # The shared system prompt came from the prefix cache, and the answers are still each prompt's alone.
     assert batcher(llm).prefix_tokens_reused - reused >= len(QUESTIONS) * 32
     for (text, stream), question, budget in zip(results, QUESTIONS, budgets, strict=True):

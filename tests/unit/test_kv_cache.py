@@ -3,6 +3,7 @@ prompt prefix shared by every turn is prefilled once and reused."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import LlamaConfig, MistralConfig
 from transformers.cache_utils import DynamicLayer
@@ -126,3 +127,35 @@ def test_a_batch_decodes_the_same_with_the_prefix_from_the_cache() -> None:
     cached._run(got)
     assert cached.prefix_tokens_reused >= 2 * 3 * 36
     assert [r.ids for r in got] == [r.ids for r in want] and all(r.ids for r in got)
+
+
+# --- rows leave a batch when they finish ----------------------------------------------------------------------
+
+
+def test_finished_rows_leave_the_batch_and_the_rest_decode_as_if_alone() -> None:
+    prompts = [[*SYSTEM, 60, 61, 62], [*SYSTEM, 70], [*SYSTEM[:36], 80, 81, 82, 83, 84]]
+    budgets = [3, 12, 7]
+
+    def fresh() -> list[_Request]:
+        pairs = zip(prompts, budgets, strict=True)
+        return [_Request(prompt_ids=p, budget=b, stop_ids=frozenset({1})) for p, b in pairs]
+
+    alone = fresh()
+    for request in alone:
+        tiny_generator()._run([request])
+    gen = tiny_generator()
+    together = fresh()
+    gen._run(together)
+    # The 3-token row left at step 3 (9 steps of budget still ahead), the 7-token row at step 7 (5 ahead).
+    assert gen.rows_shed == 2
+    assert [r.ids for r in together] == [r.ids for r in alone]
+    assert [len(r.ids) for r in together] == budgets
+    for got, want in zip(together, alone, strict=True):
+        assert got.logprobs == pytest.approx(want.logprobs, abs=1e-4)  # the raw distribution each token came from
+
+
+def test_rows_stay_when_the_rest_would_end_too_soon_to_pay_for_the_move() -> None:
+    gen = tiny_generator()
+    batch = [_Request(prompt_ids=[*SYSTEM, 60 + i], budget=b, stop_ids=frozenset({1})) for i, b in enumerate([9, 12])]
+    gen._run(batch)  # when the 9-token row ends, the other has 3 tokens of budget left: under COMPACT_MIN_STEPS
+    assert gen.rows_shed == 0 and [len(r.ids) for r in batch] == [9, 12]
