@@ -66,6 +66,8 @@ bench: install
 	$(BIN)/python benchmarks/turn.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/perception.py
+	# The R1-Distill-Qwen-1.5B architecture on a GPU; without one, the 2-layer smoke run.
+	$(BIN)/python benchmarks/r1_distill.py $$($(BIN)/python -c 'import torch; print("" if torch.cuda.is_available() else "--tiny")')
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .langgraph_api
