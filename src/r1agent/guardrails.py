@@ -101,6 +101,10 @@ CONFUSABLES = str.maketrans(
 )  # fmt: skip
 _WORD = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[a-z]")
+# Digits standing for the letters they resemble ("k1ll", "b0mb", "m4lware"), read only in words that mix digits
+# with letters: "1" reads as "i" and, in a second spelling, as "l" ("ki11"). Numbers alone stay numbers.
+_DIGITS_AS = {one: str.maketrans("013457", f"o{one}east") for one in "il"}
+_ALNUM_WORD = re.compile(r"[^\W_]+")
 
 
 def fold_confusables(normalized: str) -> str:
@@ -117,6 +121,27 @@ def fold_confusables(normalized: str) -> str:
         return folded if spoof else word
 
     return _WORD.sub(fold, normalized)
+
+
+def fold_digits(normalized: str, one: str = "i") -> str:
+    """``normalized`` with digits read as letters in the words that mix them with letters ("k1ll" -> "kill");
+    ``one``: the letter "1" stands for ("i" or "l"). "2nd", "#w7678072" and plain numbers read the same to every
+    rule that matched them before, because the filter matches this spelling as well as, not instead of, the text."""
+    table = _DIGITS_AS[one]
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group()
+        mixed = any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word)
+        return word.translate(table) if mixed else word
+
+    return _ALNUM_WORD.sub(fold, normalized)
+
+
+def spellings(normalized: str) -> tuple[str, ...]:
+    """Every spelling of a turn the filter matches: as normalised, with look-alike letters in Latin, and with
+    digits read as letters (1 as i, then as l). The original stays, so rules in other scripts keep matching."""
+    folded = fold_confusables(normalized)
+    return tuple(dict.fromkeys((normalized, folded, fold_digits(folded, "i"), fold_digits(folded, "l"))))
 
 
 class ContentFilter:
@@ -149,11 +174,7 @@ class ContentFilter:
     def check(self, text: str, intent: Intent | None = None, *, intent_threshold: float = 0.5) -> Verdict | None:
         """The first rule the turn breaks, or None. ``out_of_scope`` rules need the classifier's agreement
         at ``intent_threshold`` (the same bar that hands an out-of-scope turn to a human)."""
-        normalized = normalize_for_matching(text)
-        # Both spellings are matched: the folded one catches look-alike letters, the original keeps rules
-        # written in those scripts (a user's Cyrillic blocklist) working.
-        folded = fold_confusables(normalized)
-        texts = (normalized,) if folded == normalized else (normalized, folded)
+        texts = spellings(normalize_for_matching(text))
         classified_out = (
             intent is not None and intent["label"] == OUT_OF_SCOPE and intent["confidence"] >= intent_threshold
         )
