@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -190,6 +191,7 @@ class PrepackedHead(nn.Module):
         self.bias = head.bias
         self.penalty = max(1.0, penalty)
         self.rescreened = 0
+        self._count = threading.Lock()  # the batcher's workers share one head: no increment may be lost
         self.register_buffer("packed", packed, persistent=False)
         self.register_buffer("row_norms", head.weight.detach().float().norm(dim=1), persistent=False)
 
@@ -213,8 +215,11 @@ class PrepackedHead(nn.Module):
         floor = best - best.abs() * (self.penalty - 1)
         unsure = reach.amax(dim=-1) >= floor
         logits.scatter_(1, top, exact)
-        for row in unsure.nonzero().flatten().tolist():  # rare: a flat distribution, or a large penalty
-            self.rescreened += 1
+        rows = unsure.nonzero().flatten().tolist()  # rare: a flat distribution, or a large penalty
+        if rows:
+            with self._count:
+                self.rescreened += len(rows)
+        for row in rows:
             more = (reach[row] >= floor[row]).nonzero().flatten()
             logits[row, more] = self.weight[more] @ flat[row] + (0 if self.bias is None else self.bias[more])
         return logits.reshape(*x.shape[:-1], self.out_features)
