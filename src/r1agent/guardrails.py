@@ -101,10 +101,12 @@ CONFUSABLES = str.maketrans(
 )  # fmt: skip
 _WORD = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[a-z]")
-# Digits standing for the letters they resemble ("k1ll", "b0mb", "m4lware"), read only in words that mix digits
-# with letters: "1" reads as "i" and, in a second spelling, as "l" ("ki11"). Numbers alone stay numbers.
-_DIGITS_AS = {one: str.maketrans("013457", f"o{one}east") for one in "il"}
-_ALNUM_WORD = re.compile(r"[^\W_]+")
+# Digits and symbols standing for the letters they resemble ("k1ll", "b0mb", "m@lw@re", "$pyware", "k!ll"), read
+# only in words that mix them with letters: "1" and "|" read as "i" and, in a second spelling, as "l" ("ki11").
+# Numbers alone stay numbers. A symbol belongs to a word only before a letter or digit ("|" after one too: "ki||"),
+# so the "!" that ends a sentence is left where it is.
+_DISGUISES_AS = {one: str.maketrans("013457@$!|", f"o{one}eastas{one}{one}") for one in "il"}
+_DISGUISED_WORD = re.compile(r"(?:[^\W_]|[@$!|]+(?=[^\W_])|(?<=[^\W_])\|+)+")
 
 
 def fold_confusables(normalized: str) -> str:
@@ -123,25 +125,27 @@ def fold_confusables(normalized: str) -> str:
     return _WORD.sub(fold, normalized)
 
 
-def fold_digits(normalized: str, one: str = "i") -> str:
-    """``normalized`` with digits read as letters in the words that mix them with letters ("k1ll" -> "kill");
-    ``one``: the letter "1" stands for ("i" or "l"). "2nd", "#w7678072" and plain numbers read the same to every
-    rule that matched them before, because the filter matches this spelling as well as, not instead of, the text."""
-    table = _DIGITS_AS[one]
+def fold_disguises(normalized: str, one: str = "i") -> str:
+    """``normalized`` with digits and symbols read as letters in the words that mix them with letters ("k1ll",
+    "k!ll" -> "kill"; "m@lw@re" -> "malware"); ``one``: the letter "1" and "|" stand for ("i" or "l"). "2nd",
+    "#w7678072", "$54.04" and plain numbers read the same to every rule that matched them before, because the
+    filter matches this spelling as well as, not instead of, the text."""
+    table = _DISGUISES_AS[one]
 
     def fold(match: re.Match[str]) -> str:
         word = match.group()
-        mixed = any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word)
+        mixed = any(ch.isalpha() for ch in word) and not word.isalpha()
         return word.translate(table) if mixed else word
 
-    return _ALNUM_WORD.sub(fold, normalized)
+    return _DISGUISED_WORD.sub(fold, normalized)
 
 
 def spellings(normalized: str) -> tuple[str, ...]:
     """Every spelling of a turn the filter matches: as normalised, with look-alike letters in Latin, and with
-    digits read as letters (1 as i, then as l). The original stays, so rules in other scripts keep matching."""
+    digits and symbols read as letters (1 and | as i, then as l). The original stays, so rules in other scripts
+    keep matching."""
     folded = fold_confusables(normalized)
-    return tuple(dict.fromkeys((normalized, folded, fold_digits(folded, "i"), fold_digits(folded, "l"))))
+    return tuple(dict.fromkeys((normalized, folded, fold_disguises(folded, "i"), fold_disguises(folded, "l"))))
 
 
 class ContentFilter:
