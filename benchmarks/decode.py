@@ -7,6 +7,8 @@
   converted once to safetensors; on a CPU with bf16 support its linear layers packed back to 4-bit,
   models/int4.py), greedy ``generate`` from the product's own prompt; the same model in fp32 beside it. The
   process's allocator is tuned as r1agent's is (models/allocator.py; ``R1AGENT_MALLOC_REUSE=0``: glibc's defaults).
+- **Lean layers**: the same int4 model with transformers' own decoder layers instead of models/lean.py's
+  (``tf layers``), timed in the same run.
 - **Fidelity**: the greedy tokens of each backend against fp32's on ``--fidelity`` product prompts.
 - **Peer**: llama.cpp through ``llama-cpp-python`` on the bundled ``SmolLM2-135M-Instruct.Q4_1.gguf`` itself, with
   the same prompt tokens, greedy, same thread count. Built once by ``scripts/build-llama-cpp.sh`` into a wheel
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from r1agent.models import lean
 from r1agent.models.allocator import reuse_freed_memory
 from r1agent.models.batching import stop_token_ids
 from r1agent.models.chat import DEFAULT_GGUF, LocalChatModel, load_chat_model
@@ -101,6 +104,20 @@ def local_runner(chat: LocalChatModel, prompt_ids: list[int]) -> Callable[[int],
             )
         assert out.shape[1] - ids.shape[1] == n, "the local backend stopped early"
         return _run(start, stamps.times)
+
+    return once
+
+
+def stock_layers_runner(chat: LocalChatModel, prompt_ids: list[int]) -> Callable[[int], Run]:
+    """The same model with transformers' own decoder layers (not models/lean.py's): the lean layers' peer."""
+    inner = local_runner(chat, prompt_ids)
+
+    def once(n: int) -> Run:
+        lean.uninstall(chat.model)
+        try:
+            return inner(n)
+        finally:
+            lean.install(chat.model)  # checks them again, outside the timed run
 
     return once
 
@@ -311,7 +328,8 @@ def main() -> None:
         reuse_freed_memory()
     cache = settings.cache_dir if settings.cache_dir.exists() else Path(tempfile.mkdtemp())
     fp32 = load_chat_model(None, cache_dir=cache, torch_threads=args.threads, weights="full")
-    chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads)  # what r1agent runs
+    # What r1agent runs.
+    chat = load_chat_model(None, cache_dir=cache, torch_threads=args.threads, lean_layers=settings.lean_layers)
     label = f"r1agent ({'int4' if chat.weights.used == 'int4' else 'fp32'})"
     messages = [SystemMessage(SYSTEM_PROMPT), HumanMessage(QUESTION)]
     prompt_ids = chat.tokenizer(chat.render(messages), add_special_tokens=False)["input_ids"]
@@ -323,7 +341,7 @@ def main() -> None:
     fp32_bytes = sum(p.numel() * p.element_size() for p in fp32.model.parameters())
     bw = bandwidth_gb_s()
     print(f"prompt {len(prompt_ids)} tokens; {args.threads} thread(s); greedy, repetition penalty off")
-    print(f"local weights: {chat.weights.used} ({chat.weights.reason})")
+    print(f"local weights: {chat.weights.used} ({chat.weights.reason}); lean layers: {chat.weights.lean_layers}")
     print(
         f"SmolLM2-135M: {params / 1e6:.0f}M parameters; fp32 weights {fp32_bytes / 1e6:.0f} MB, GGUF Q4_1 "
         f"{gguf.stat().st_size / 1e6:.0f} MB; copy bandwidth {bw:.1f} GB/s (measured)"
@@ -345,6 +363,8 @@ def main() -> None:
     print(f"\n{'backend':<22}{'new':>5}{'TTFT ms':>10}{'decode tok/s':>14}{'overall tok/s':>15}")
     for n in args.new_tokens:
         rows = [(label, median_run(local_runner(chat, prompt_ids), n, args.repeats))]
+        if chat.weights.lean_layers:
+            rows.append(("r1agent (tf layers)", median_run(stock_layers_runner(chat, prompt_ids), n, args.repeats)))
         if chat.weights.used != "full":
             rows.append(("r1agent (fp32)", median_run(local_runner(fp32, prompt_ids), n, args.repeats)))
         if peer is not None:

@@ -104,11 +104,14 @@ def load_llm(settings: Settings) -> ChatBackend:
             generate_workers=settings.generate_workers,
             # PEFT merges into plain linear layers: with an adapter, pack (or not) after the merge.
             weights="full" if settings.adapter else settings.weights,
+            lean_layers=settings.lean_layers,
         )
         if settings.adapter is None:
             return llm
         merged = apply_adapter(llm, settings.adapter)  # R1AGENT_ADAPTER: a LoRA from `r1agent train dpo`, merged in
-        packed = pack_linears(merged.model, settings.weights, penalty=settings.repetition_penalty)
+        packed = pack_linears(
+            merged.model, settings.weights, penalty=settings.repetition_penalty, lean=settings.lean_layers
+        )
         return replace(merged, weights=packed)
     if settings.adapter is not None:
         # The weights live on the server: an adapter is the server's to load (vLLM: --enable-lora).

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     """How the local model's linear layers are stored on a CPU (models/int4.py). auto: 4-bit where that is
     exact (the bundled Q4_1 SmolLM2) and the CPU has bf16 support, which decodes ~2x faster; int4: 4-bit
     always (rounds other models' weights: opt-in); full: as loaded."""
+    lean_layers: bool = True
+    """With int4 weights, run each Llama / Qwen2 decoder layer as one function, not a tree of modules: the same
+    logits (checked when the model loads), ~8 % faster decode steps on the Xeon VM (models/lean.py,
+    benchmarks/decode.py). False keeps transformers' own layer code."""
     max_new_tokens: int = 192
     """Upper bound on generated tokens; a run's Context may ask for fewer, never more. R1 models
     think at length before answering: give them 1024 or more."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from r1agent.models import int4
+from r1agent.models import int4, lean
 from r1agent.models.chat import LocalChatModel, default_model_folder, load_chat_model
 from r1agent.models.int4 import Int4Linear, pack_linears
 from r1agent.nodes.reasoning import SYSTEM_PROMPT
@@ -131,6 +131,34 @@ def test_the_screened_head_decodes_the_tokens_of_the_exact_fp32_head(packed: Loc
         model.set_output_embeddings(screened)
     assert with_screen == with_fp32
     assert screened.rescreened - rescreened <= len(QUESTIONS) * 2 * 32 // 10  # the fallback stays rare
+
+
+@needs_bf16
+def test_the_bundled_model_runs_lean_layers_with_the_logits_of_transformers_layers(packed: LocalChatModel) -> None:
+    """models/lean.py on the real 30 layers: a padded batch's greedy decoding, every logit of every step equal."""
+    model, tokenizer = packed.model, packed.tokenizer
+    assert packed.weights.lean_layers == 30 and lean.installed(model) == 30
+    prompts = [packed.render([SystemMessage(SYSTEM_PROMPT), HumanMessage(q)]) for q in QUESTIONS]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True)
+    finally:
+        tokenizer.padding_side = side
+    assert int(batch["attention_mask"].min()) == 0  # the prompts differ in length: a real mask, not none
+
+    def decode() -> tuple[torch.Tensor, torch.Tensor]:
+        settings = {"max_new_tokens": 24, "do_sample": False, "repetition_penalty": 1.1}
+        with torch.inference_mode():
+            out = model.generate(**batch, **settings, return_dict_in_generate=True, output_logits=True)
+        return out.sequences, torch.stack(out.logits)
+
+    got = decode()
+    lean.uninstall(model)
+    try:
+        want = decode()
+    finally:
+        assert lean.install(model) == 30
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
 @needs_bf16

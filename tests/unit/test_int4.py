@@ -179,7 +179,8 @@ def four_bit_llama() -> nn.Module:
 def test_packed_decoder_blocks_compute_in_bf16_between_an_fp32_residual_stream() -> None:
     model = four_bit_llama()
     reference = copy.deepcopy(model)
-    report = pack_linears(model, "auto")
+    # The hooks below watch the modules, which lean layers do not call (tests/unit/test_lean.py: the same logits).
+    report = pack_linears(model, "auto", lean=False)
     if not int4.cpu_has_bf16():
         assert report.used == "full"
         pytest.skip("auto packs (and computes in bf16) only on CPUs with bf16 support")

@@ -239,6 +239,7 @@ def load_chat_model(
     batch_window_ms: float = 20.0,
     generate_workers: int = 2,
     weights: Weights = "auto",
+    lean_layers: bool = True,
 ) -> LocalChatModel:
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     # On a GPU the weights stay bf16: the converter need not pack int4 layers for the CPU kernel.
@@ -258,7 +259,7 @@ def load_chat_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     # The bundled Q4_1 weights decode ~2x faster as int4 (models/int4.py); packed once into the cache dir.
-    packed = pack_linears(model, weights, cache_file(cache_dir, path), penalty=repetition_penalty)
+    packed = pack_linears(model, weights, cache_file(cache_dir, path), penalty=repetition_penalty, lean=lean_layers)
     name = DEFAULT_NAME if folder is None else path.name
     # ChatHuggingFace wants an LLM to wrap; the batcher generates, so it needs no transformers pipeline (whose
     # import alone took ~2 s of a cold start).

@@ -64,6 +64,25 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def int4_product(
+    x: torch.Tensor,
+    packed: torch.Tensor,
+    scales_zeros: torch.Tensor,
+    dense: torch.Tensor,
+    bias: torch.Tensor | None,
+    in_features: int,
+    out_features: int,
+) -> torch.Tensor:
+    """``x`` times a packed weight: the int4 kernel for a few rows, the dense copy for many (:class:`Int4Linear`)."""
+    flat = x.reshape(-1, in_features)
+    if flat.shape[0] <= MAX_KERNEL_ROWS:
+        out = torch._weight_int4pack_mm_for_cpu(flat.to(torch.bfloat16), packed, GROUP, scales_zeros)
+    else:
+        out = nn.functional.linear(flat.to(dense.dtype), dense)
+    out = out.to(x.dtype).reshape(*x.shape[:-1], out_features)
+    return out if bias is None else out + bias.to(out.dtype)
+
+
 class Int4Linear(nn.Module):
     """A linear layer that decodes from its weight packed as 4-bit groups and prefills from a dense copy."""
 
@@ -82,13 +101,9 @@ class Int4Linear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features)
-        if flat.shape[0] <= MAX_KERNEL_ROWS:
-            out = torch._weight_int4pack_mm_for_cpu(flat.to(torch.bfloat16), self.packed, GROUP, self.scales_zeros)
-        else:
-            out = nn.functional.linear(flat.to(self.dense.dtype), self.dense)
-        out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
-        return out if self.bias is None else out + self.bias.to(out.dtype)
+        return int4_product(
+            x, self.packed, self.scales_zeros, self.dense, self.bias, self.in_features, self.out_features
+        )
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int4 groups of {GROUP}"
@@ -127,6 +142,8 @@ class PackReport:
     """Attention and MLP blocks that compute in bf16 (:func:`compute_blocks_in_bf16`)."""
     prepacked_head: bool = False
     """The output head screens the vocabulary with a bf16 copy reordered for oneDNN (:class:`PrepackedHead`)."""
+    lean_layers: int = 0
+    """Decoder layers that run as one function each (models/lean.py)."""
 
 
 BLOCKS = ("self_attn", "mlp")
@@ -267,14 +284,17 @@ def compute_blocks_in_bf16(model: nn.Module) -> int:
     return count
 
 
-def pack_linears(model: Any, mode: Weights, cache: Path | None = None, *, penalty: float = 1.0) -> PackReport:
+def pack_linears(
+    model: Any, mode: Weights, cache: Path | None = None, *, penalty: float = 1.0, lean: bool = True
+) -> PackReport:
     """Swap ``model``'s linear layers for :class:`Int4Linear` where ``mode`` allows it (in place).
 
     The output head is left alone: it is tied to the embedding, which is 8-bit in the GGUF, not 4-bit.
     ``cache`` (see :func:`cache_file`): the packed layers are saved there once and loaded from there after,
     so a start neither packs (~1 s) nor reads the original linear weights at all (a memory-mapped model's
     pages stay on disk: peak memory is the packed model's, not both). ``penalty``: the largest repetition
-    penalty generation uses (see :class:`PrepackedHead`).
+    penalty generation uses (see :class:`PrepackedHead`). ``lean``: run the packed decoder layers as one
+    function each where that computes the same logits (models/lean.py).
     """
     if mode == "full":
         return PackReport("full", "R1AGENT_WEIGHTS=full")
@@ -320,13 +340,19 @@ def pack_linears(model: Any, mode: Weights, cache: Path | None = None, *, penalt
             param.data = param.data.clone()
     blocks = compute_blocks_in_bf16(model) if dense_dtype is not None else 0
     prepacked = prepack_head(model, penalty) if dense_dtype is not None else False
-    report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst, blocks, prepacked)
+    lean_layers = 0
+    if lean and blocks:
+        from r1agent.models import lean as lean_module  # here: lean.py builds on this module's Int4Linear
+
+        lean_layers = lean_module.install(model)
+    report = PackReport("int4", f"R1AGENT_WEIGHTS={mode}", len(targets), worst, blocks, prepacked, lean_layers)
     log.info(
-        "int4: %d linear layers (worst error %.3g steps), %d blocks in bf16, head prepacked: %s",
+        "int4: %d linear layers (worst error %.3g steps), %d blocks in bf16, head prepacked: %s, lean layers: %d",
         report.layers,
         worst,
         blocks,
         prepacked,
+        lean_layers,
     )
     return report
 
