@@ -83,6 +83,17 @@ def test_lean_layers_compute_the_same_logits_bit_for_bit(build: Any) -> None:
     assert torch.equal(got[1], want[1])  # every logit of every step, not just the chosen tokens
 
 
+def test_installing_again_checks_against_transformers_layers_not_the_ones_installed() -> None:
+    model = four_bit(tiny_llama())
+    pack_linears(model, "auto", lean=False)
+    want = decode(model)
+    for layer in model.model.layers:  # a wrong forward already in place (not through install's check)
+        layer.__dict__["forward"] = lambda hidden_states, *args, **kwargs: hidden_states * 2
+    assert lean.install(model) == 2
+    got = decode(model)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
 def test_the_batcher_decodes_the_same_through_lean_layers() -> None:
     """The batcher's own paths: its growing cache, a cached shared prefix, rows leaving the batch."""
 

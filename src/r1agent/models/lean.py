@@ -207,8 +207,9 @@ def _probe(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
 def install(model: Any) -> int:
     """Give each packed, supported decoder layer the lean forward if it computes exactly what the stock one does.
 
-    Returns how many layers run lean (0: none supported, or the check failed and nothing changed).
+    Returns how many layers run lean (0: none supported, or the check failed and transformers' layers run).
     """
+    uninstall(model)  # the reference is transformers' own layers, also when lean ones were installed before
     layers = [(layer, parts) for layer in _layers(model) if (parts := _parts(layer)) is not None]
     if not layers:
         return 0
