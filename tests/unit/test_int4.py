@@ -11,7 +11,7 @@ from torch import nn
 
 from r1agent.models import int4
 from r1agent.models.int4 import GROUP, Int4Linear, pack_linears
-from tests.tiny_llama import tiny_llama
+from tests.tiny_llama import four_bit, tiny_llama
 
 pytestmark = pytest.mark.skipif(not int4.kernel_available(), reason="this torch has no int4 CPU kernel")
 
@@ -165,15 +165,7 @@ def test_the_cache_key_follows_the_weight_files(tmp_path: Path) -> None:
 
 def four_bit_llama() -> nn.Module:
     """A 2-layer Llama whose linear weights are exact 4-bit values, as the bundled model's are."""
-    model = tiny_llama()
-    with torch.no_grad():
-        for module in model.model.layers.modules():
-            if type(module) is nn.Linear:
-                codes, step, low, _ = int4.quantize(module.weight)
-                rows, cols = module.weight.shape
-                groups = codes.reshape(rows, cols // GROUP, GROUP).float()
-                module.weight.copy_((groups * step[..., None] + low[..., None]).reshape(rows, cols))
-    return model
+    return four_bit(tiny_llama())
 
 
 def test_packed_decoder_blocks_compute_in_bf16_between_an_fp32_residual_stream() -> None:

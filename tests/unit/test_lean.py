@@ -12,42 +12,13 @@ from torch import nn
 
 from r1agent.models import int4, lean
 from r1agent.models.batching import BatchGenerator, _Request
-from r1agent.models.int4 import GROUP, pack_linears
-from tests.tiny_llama import tiny_llama
+from r1agent.models.int4 import pack_linears
+from tests.tiny_llama import four_bit, tiny_llama, tiny_qwen2
 
 pytestmark = pytest.mark.skipif(
     not (int4.kernel_available() and int4.cpu_has_bf16()),
     reason="lean layers run the int4 path, which packs only with torch's int4 CPU kernel and bf16 support",
 )
-
-
-def four_bit(model: Any) -> Any:
-    """``model`` with its decoder layers' linear weights rounded to exact 4-bit values, as the bundled model's."""
-    with torch.no_grad():
-        for module in model.model.layers.modules():
-            if type(module) is nn.Linear:
-                codes, step, low, _ = int4.quantize(module.weight)
-                rows, cols = module.weight.shape
-                groups = codes.reshape(rows, cols // GROUP, GROUP).float()
-                module.weight.copy_((groups * step[..., None] + low[..., None]).reshape(rows, cols))
-    return model
-
-
-def tiny_qwen2() -> Any:
-    """2 layers like tiny_llama's, with Qwen2's q/k/v biases (R1-Distill-Qwen's architecture)."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config).eval()
 
 
 def decode(model: Any, new: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
