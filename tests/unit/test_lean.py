@@ -131,6 +131,15 @@ def test_a_forward_that_fails_is_not_kept(monkeypatch: pytest.MonkeyPatch, caplo
 
 def test_only_packed_layers_of_known_architectures_run_lean() -> None:
     full = tiny_llama()  # fp32 projections: the lean forward calls the int4 kernel, so it does not apply
+    assert all(lean._parts(layer) is None for layer in full.model.layers)
     assert lean.install(full) == 0 and lean.installed(full) == 0
-    report = pack_linears(four_bit(tiny_llama()), "full")
-    assert report.lean_layers == 0
+    assert pack_linears(four_bit(tiny_llama()), "full").lean_layers == 0
+    packed = four_bit(tiny_llama())
+    pack_linears(packed, "auto", lean=False)
+    assert all(lean._parts(layer) is not None for layer in packed.model.layers)
+    # An architecture whose attention forward the lean one does not repeat keeps its own, unchecked.
+    attention = type(packed.model.layers[0].self_attn)
+    for layer in packed.model.layers:
+        layer.self_attn.__class__ = type("OtherAttention", (attention,), {"__module__": attention.__module__})
+    assert all(lean._parts(layer) is None for layer in packed.model.layers)
+    assert lean.install(packed) == 0 and lean.installed(packed) == 0
